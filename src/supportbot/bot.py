@@ -1,0 +1,278 @@
+"""`Bot`: a trained model plus conversation state — the library's main entry point."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from supportbot.dialogue.defaults import BUILTIN_RESPONSES
+from supportbot.dialogue.events import (
+    ActionExecuted, AgentMessage, BotReply, Event, HandoffEnded, HandoffRequested, SessionStarted,
+    SlotSet, UserMessage,
+)
+from supportbot.dialogue.nlg import Reply, candidate_variations, choose_variation, render
+from supportbot.dialogue.policy import CLARIFY_RESPONSE, DialoguePolicy, KBOutcome, Plan
+from supportbot.dialogue.tracker import Tracker
+from supportbot.embeddings import Encoder
+from supportbot.errors import ConversationError, ModelError
+from supportbot.model import Manifest, extract_archive, latest_model, PROJECT_DIR
+from supportbot.nlu.parse import Parse
+from supportbot.project import load_project
+from supportbot.project.types import Button, Project, Response
+from supportbot.stores import TrackerStore, open_tracker_store
+from supportbot.stores.locks import InProcessLockStore
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 5000
+MAX_CONVERSATION_ID_CHARS = 256
+_CONVERSATION_ID = re.compile(r"^[^\x00-\x1f]+$")
+
+
+@dataclass(frozen=True)
+class HandoffInfo:
+    """The human-handoff state of a conversation after this turn."""
+
+    ticket_id: str
+    status: str
+    queue: str
+    priority: int
+    reasons: tuple[dict[str, str], ...] = ()
+    position: int | None = None
+    estimated_wait_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What happened with one customer message."""
+
+    conversation_id: str
+    replies: tuple[Reply, ...]
+    parse: Parse
+    action: str
+    reason: str
+    handoff: HandoffInfo | None = None
+    kb: KBOutcome = KBOutcome()
+    debug: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def texts(self) -> list[str]:
+        return [r.text for r in self.replies if r.text]
+
+
+class Bot:
+    """A trained bot. Create with `Bot.load(model_path)`; talk to it with `handle`."""
+
+    def __init__(self, project: Project, nlu: Any, kb: Any, entities: Any,
+                 manifest: Manifest | None = None, tracker_store: TrackerStore | None = None,
+                 queue: Any = None):
+        self.project = project
+        self.nlu = nlu
+        self.kb = kb
+        self.entities = entities
+        self.manifest = manifest
+        self.store = tracker_store or open_tracker_store(None)
+        self.locks = InProcessLockStore()
+        self.responses: dict[str, Response] = {**BUILTIN_RESPONSES, **project.domain.responses}
+        self.policy = DialoguePolicy(project.rules, self.responses,
+                                     project.config.nlu.out_of_scope_intent)
+        self._queue = queue
+        self.escalation = None
+        self.outbound: Callable[[str, Reply], None] | None = None
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, model: str | Path, *, tracker_store: TrackerStore | str | None = None,
+             queue: Any = None) -> "Bot":
+        """Load a model archive (or the newest one in a folder / its `models/` subfolder)."""
+        from supportbot.kb.index import KBIndex
+        from supportbot.nlu.entities import EntityExtractor
+        from supportbot.nlu.pipeline import NluModel
+
+        archive = latest_model(Path(model))
+        folder = extract_archive(archive)
+        try:
+            manifest = Manifest.read(folder)
+            project = load_project(folder / PROJECT_DIR)
+            settings = project.config.nlu
+            encoder = Encoder(settings.embedding_model) if settings.embedding_model else None
+            nlu = NluModel.load(folder / "nlu", encoder=encoder)
+            kb = KBIndex.load(folder / "kb", encoder=encoder)
+            entities = EntityExtractor.from_dict(json.loads((folder / "entities.json").read_text()))
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"{archive}: cannot load the model ({exc}); retrain it") from None
+        finally:
+            if folder != archive:
+                shutil.rmtree(folder, ignore_errors=True)
+        store = (tracker_store if isinstance(tracker_store, TrackerStore)
+                 else open_tracker_store(tracker_store))
+        return cls(project, nlu, kb, entities, manifest, store, queue)
+
+    # ------------------------------------------------------------------ understanding
+    def parse(self, text: str, previous_language: str | None = None) -> Parse:
+        """Understand one message: language, intent ranking, entities (no conversation state)."""
+        from supportbot.nlu.langid import detect_language
+        from supportbot.nlu.payload import parse_payload
+
+        text = _clean_text(text)
+        settings = self.project.config.nlu
+        language = detect_language(text, settings.languages,
+                                   default=previous_language or self.project.config.language)
+        payload = parse_payload(text)
+        if payload is not None:
+            return Parse(text=text, intent=payload.intent, confidence=1.0,
+                         ranking=(), entities=tuple(payload.entities), language=language,
+                         from_payload=True, retrieval_key=payload.retrieval_key)
+        result = self.nlu.predict([text])[0]
+        return Parse(
+            text=text, intent=result.intent, confidence=result.confidence,
+            ranking=tuple(result.ranking), entities=tuple(self.entities.extract(text)),
+            language=language, fallback=result.fallback, fallback_reason=result.fallback_reason,
+        )
+
+    # ------------------------------------------------------------------ conversation
+    def handle(self, conversation_id: str, text: str, *, channel: str = "default",
+               metadata: dict[str, Any] | None = None, customer_id: str | None = None) -> Turn:
+        """Handle one customer message and return the bot's replies and reasons."""
+        _check_conversation_id(conversation_id)
+        text = _clean_text(text)
+        with self.locks.lock(conversation_id):
+            tracker = self.store.load(conversation_id)
+            new: list[Event] = []
+
+            def add(event: Event) -> None:
+                tracker.append(event)
+                new.append(event)
+
+            self._maybe_start_session(tracker, add)
+            try:
+                turn = self._handle_locked(tracker, add, text, channel, metadata or {},
+                                           customer_id or conversation_id)
+            finally:
+                self.store.append(conversation_id, new)
+            return turn
+
+    async def handle_async(self, conversation_id: str, text: str, **kwargs: Any) -> Turn:
+        """`handle` run in a worker thread, for asyncio applications."""
+        return await asyncio.to_thread(self.handle, conversation_id, text, **kwargs)
+
+    def tracker(self, conversation_id: str) -> Tracker:
+        """The stored conversation (raises ConversationError for an unknown id)."""
+        if not self.store.exists(conversation_id):
+            raise ConversationError(f"unknown conversation id {conversation_id!r}")
+        return self.store.load(conversation_id)
+
+    # ------------------------------------------------------------------ internals
+    def _maybe_start_session(self, tracker: Tracker, add: Callable[[Event], None]) -> None:
+        cfg = self.project.domain.session_config
+        last = tracker.events[-1].timestamp if tracker.events else None
+        expired = (last is not None and cfg.session_expiration_time > 0
+                   and time.time() - last > cfg.session_expiration_time * 60)
+        if last is None or expired:
+            slots = tracker.slots if expired and cfg.carry_over_slots_to_new_session else {}
+            add(SessionStarted())
+            for name, value in slots.items():
+                add(SlotSet(name=name, value=value))
+
+    def _handle_locked(self, tracker: Tracker, add: Callable[[Event], None], text: str,
+                       channel: str, metadata: dict[str, Any], customer_id: str) -> Turn:
+        parse = self.parse(text, previous_language=tracker.language)
+        add(UserMessage(text=text, parse=parse, channel=channel, metadata=metadata))
+        self._fill_slots(tracker, parse, add)
+        kb = self._search_kb(parse)
+        plan = self.policy.decide(tracker, parse, kb)
+        replies = self._execute(plan, tracker, parse, kb, channel, add)
+        return Turn(tracker.conversation_id, tuple(replies), parse, plan.action, plan.reason,
+                    kb=kb)
+
+    def _fill_slots(self, tracker: Tracker, parse: Parse, add: Callable[[Event], None]) -> None:
+        from supportbot.nlu.entities import fill_slots
+
+        current = tracker.slots
+        updates = fill_slots(parse.entities, self.project.domain, parse.intent, current)
+        for name, value in updates.items():
+            if current.get(name) != value:
+                add(SlotSet(name=name, value=value))
+
+    def _search_kb(self, parse: Parse) -> KBOutcome:
+        if parse.retrieval_key:
+            key = parse.retrieval_key.split("/", 1)[1]
+            if self.kb.has_entry(key):
+                return KBOutcome("answer", key, (key,), 1.0, ((key, 1.0),))
+            return KBOutcome()
+        if parse.from_payload or len(self.kb) == 0:
+            return KBOutcome()
+        hits = self.kb.search(parse.text)
+        decision = self.kb.decide(hits)
+        scores = tuple((h.entry_id, round(float(h.score), 3)) for h in hits[:3])
+        top = float(hits[0].score) if hits else 0.0
+        return KBOutcome(decision.kind, decision.entry_id, tuple(decision.candidates), top, scores)
+
+    def _execute(self, plan: Plan, tracker: Tracker, parse: Parse, kb: KBOutcome, channel: str,
+                 add: Callable[[Event], None]) -> list[Reply]:
+        add(ActionExecuted(name=plan.action, reason=plan.reason))
+        replies: list[Reply] = []
+        for step in plan.steps:
+            reply, template = self._render_step(step, tracker, parse.language, channel)
+            if reply is None:
+                continue
+            replies.append(reply)
+            add(BotReply(text=reply.text,
+                         buttons=tuple({"title": b.title, "payload": b.payload}
+                                       for b in reply.buttons),
+                         template=template, action=plan.action, reason=plan.reason,
+                         data={"fallback": plan.is_fallback}))
+        return replies
+
+    def _render_step(self, step: str, tracker: Tracker, language: str,
+                     channel: str) -> tuple[Reply | None, str | None]:
+        if step.startswith("kb:"):
+            entry = self.kb.entry(step[3:])
+            answer = entry.answer_for(language)
+            return Reply(answer.text, answer.buttons), step
+        if step.startswith("clarify:"):
+            ids = step[len("clarify:"):].split(",")
+            intro, _ = self._render_step(CLARIFY_RESPONSE, tracker, language, channel)
+            buttons = tuple(self.kb.clarification_buttons(ids, language))
+            return Reply(intro.text if intro else None, buttons), step
+        response = self.responses.get(step)
+        if response is None:
+            log.warning("action %r is not a response; skipping it", step)
+            return None, None
+        slots = tracker.slots
+        options = candidate_variations(response, channel=channel, language=language,
+                                       default_language=self.project.config.language,
+                                       slots=slots)
+        if not options:
+            return None, None
+        sent = [r for r in tracker.bot_replies(session_only=False) if r.template == step]
+        last_text = tracker.latest_reply.text if tracker.latest_reply else None
+        variation = choose_variation(options, len(sent), last_text)
+        return render(variation, slots), step
+
+
+def _clean_text(text: str) -> str:
+    if not isinstance(text, str):
+        raise ConversationError(f"message text must be a string, got {type(text).__name__}")
+    text = text.strip()
+    if not text:
+        raise ConversationError("message text is empty")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise ConversationError(
+            f"message is {len(text)} characters long; the limit is {MAX_MESSAGE_CHARS}")
+    return text
+
+
+def _check_conversation_id(conversation_id: str) -> None:
+    if (not isinstance(conversation_id, str) or not conversation_id
+            or len(conversation_id) > MAX_CONVERSATION_ID_CHARS
+            or not _CONVERSATION_ID.match(conversation_id)):
+        raise ConversationError(
+            f"invalid conversation id {conversation_id!r}: use 1-{MAX_CONVERSATION_ID_CHARS} "
+            "printable characters")

@@ -1,0 +1,87 @@
+"""Choosing what to do with a message: rules > confident KB answer > intent response >
+clarification > fallback."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from supportbot.dialogue.rules import best_rule
+from supportbot.dialogue.tracker import Tracker
+from supportbot.nlu.parse import Parse
+from supportbot.project.types import Response, Rule
+
+FALLBACK_RESPONSE = "utter_default"
+CLARIFY_RESPONSE = "utter_clarify"
+
+
+@dataclass(frozen=True)
+class KBOutcome:
+    """What the knowledge base offers for this message (filled from the KB index's decision)."""
+
+    kind: str = "none"  # answer | clarify | none
+    entry_id: str | None = None
+    candidates: tuple[str, ...] = ()
+    score: float = 0.0
+    scores: tuple[tuple[str, float], ...] = ()  # (entry id, score) of the top hits
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The bot's intended reply before escalation gets a say.
+
+    `steps` are response names (`utter_*`), `kb:<entry id>` or `clarify:<id>,<id>`.
+    """
+
+    action: str
+    reason: str
+    steps: tuple[str, ...]
+    is_fallback: bool = False
+    kb_entry: str | None = None
+    rule: str | None = None
+
+    @property
+    def template(self) -> str | None:
+        """The repeat key of the main reply (first step)."""
+        return self.steps[0] if self.steps else None
+
+
+class DialoguePolicy:
+    """Stateless decision over the tracker, the parse and the KB outcome."""
+
+    def __init__(self, rules: Sequence[Rule], responses: Mapping[str, Response],
+                 out_of_scope_intent: str = "out_of_scope"):
+        self.rules = tuple(rules)
+        self.responses = responses
+        self.out_of_scope_intent = out_of_scope_intent
+
+    def decide(self, tracker: Tracker, parse: Parse, kb: KBOutcome) -> Plan:
+        if parse.retrieval_key and kb.kind == "answer":
+            return Plan("kb_answer", f"button payload selected KB entry {kb.entry_id!r}",
+                        (f"kb:{kb.entry_id}",), kb_entry=kb.entry_id)
+        match = best_rule(self.rules, tracker)
+        if match is not None:
+            steps = tuple(a for a in match.actions if a != "action_listen")
+            if steps:
+                return Plan(f"rule:{match.rule.name}", f"rule {match.rule.name!r} matched",
+                            steps, rule=match.rule.name,
+                            is_fallback=parse.fallback)
+        if kb.kind == "answer" and kb.entry_id:
+            return Plan("kb_answer", f"KB entry {kb.entry_id!r} scored {kb.score:.2f}",
+                        (f"kb:{kb.entry_id}",), kb_entry=kb.entry_id)
+        if not parse.fallback:
+            name = f"utter_{parse.intent}"
+            if name in self.responses:
+                return Plan(name, f"intent {parse.intent!r} ({parse.confidence:.2f}) has response "
+                            f"{name!r}", (name,))
+        if kb.kind == "clarify" and kb.candidates:
+            options = ",".join(kb.candidates)
+            scores = ", ".join(f"{i} {s:.2f}" for i, s in kb.scores[: len(kb.candidates)])
+            return Plan("clarify", f"KB candidates too close to call ({scores})",
+                        (f"clarify:{options}",))
+        if parse.fallback and parse.fallback_reason == "out_of_scope":
+            name = f"utter_{self.out_of_scope_intent}"
+            if name in self.responses:
+                return Plan(name, "message is out of scope", (name,), is_fallback=True)
+        why = parse.fallback_reason or "no response for the intent"
+        return Plan("fallback", f"not understood ({why}; intent {parse.intent!r} "
+                    f"{parse.confidence:.2f})", (FALLBACK_RESPONSE,), is_fallback=True)
