@@ -199,6 +199,16 @@ class Domain:
 
 
 # ---------------------------------------------------------------- rules and stories
+class _Missing:
+    """Type of `MISSING`: a `slot_was_set` step naming a slot without a value (any value)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+"""Value in `Step.slots` for `- slot_was_set: [slot_name]` (the slot is set, value not given)."""
+
 StepKind = Literal[
     "intent", "action", "slot_was_set", "active_loop", "or", "checkpoint", "user", "bot"
 ]

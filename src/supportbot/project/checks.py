@@ -1,0 +1,350 @@
+"""Cross-file checks on a fully read project: names that must exist, duplicates, coverage."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from supportbot.project.builtins import BUILTIN_INTENTS, LOOP_ACTIONS, builtin_actions
+from supportbot.project.context import NotExecutedLog, Report, did_you_mean
+from supportbot.project.types import (
+    Button,
+    Config,
+    Domain,
+    KBEntry,
+    NluData,
+    Rule,
+    Source,
+    Step,
+    Story,
+)
+
+_SLOT_PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
+_PAYLOAD_INTENT = re.compile(r"^/([^{/\s]+(?:/[^{\s]+)?)")
+
+
+@dataclass
+class ProjectParts:
+    """Everything read so far, before it is frozen into a `Project`."""
+
+    config: Config
+    domain: Domain
+    nlu: NluData
+    rules: tuple[Rule, ...]
+    stories: tuple[Story, ...]
+    kb: tuple[KBEntry, ...]
+    has_domain_file: bool
+    action_sources: dict[str, Source] = field(default_factory=dict)
+    form_sources: dict[str, Source] = field(default_factory=dict)
+
+
+def run_checks(parts: ProjectParts, report: Report, log: NotExecutedLog) -> None:
+    """Run every cross-reference check, adding problems to `report`."""
+    names = _Names(parts)
+    _check_examples(parts.nlu, report)
+    _check_intent_coverage(parts, names, report)
+    _check_entities_in_examples(parts, report)
+    _check_synonyms(parts.nlu, report)
+    for rule in parts.rules:
+        _check_steps(rule.condition + rule.steps, f"rule {rule.name!r}", names, report)
+    _check_duplicate_names([(r.name, r.source) for r in parts.rules], "rule", report)
+    for story in parts.stories:
+        _check_steps(story.steps, f"story {story.name!r}", names, report)
+    _check_domain_actions(parts, names, report, log)
+    _check_forms(parts, names, report, log)
+    _check_slot_mappings(parts.domain, names, report)
+    _check_responses(parts, names, report)
+    _check_kb(parts, names, report)
+
+
+class _Names:
+    """What names exist anywhere in the project."""
+
+    def __init__(self, parts: ProjectParts) -> None:
+        d = parts.domain
+        self.data_intents = set(parts.nlu.intents())
+        self.full_intents = {ex.intent for ex in parts.nlu.examples}
+        self.intents = set(d.intents) | self.data_intents | self.full_intents | BUILTIN_INTENTS
+        self.entities = set(d.entities)
+        self.slots = set(d.slots)
+        self.forms = set(d.forms)
+        self.responses = set(d.responses)
+        retrieval_bases = {name.split("/", 1)[0] for name in d.responses if "/" in name}
+        retrieval_bases |= {"utter_" + i.split("/", 1)[0] for i in self.full_intents if "/" in i}
+        self.responses_or_retrieval = self.responses | retrieval_bases
+        self.builtin_actions = builtin_actions()
+        self.actions = set(d.actions) | self.builtin_actions | self.forms
+        self.languages = set(parts.config.nlu.languages) | {parts.config.language}
+
+    def action_known(self, name: str) -> bool:
+        return name in self.actions or name in self.responses_or_retrieval
+
+
+# ------------------------------------------------------------------ NLU data
+def _norm(text: str) -> str:
+    # lower(), not casefold(): casefold merges spellings such as Armenian "և"/"եւ" that a
+    # project may list on purpose
+    return " ".join(text.lower().split())
+
+
+def _check_examples(nlu: NluData, report: Report) -> None:
+    seen: dict[str, tuple[str, Source]] = {}
+    counts: dict[str, int] = {}
+    for ex in nlu.examples:
+        counts[ex.intent] = counts.get(ex.intent, 0) + 1
+        key = _norm(ex.text)
+        first = seen.get(key)
+        if first is None:
+            seen[key] = (ex.intent, ex.source)
+        elif first[0] == ex.intent:
+            report.warning(f"example {ex.text!r} of intent {ex.intent!r} is listed twice "
+                           f"(first at {first[1]})", ex.source, "remove the duplicate",
+                           code="duplicate-example")
+        else:
+            report.error(f"example {ex.text!r} is under intent {ex.intent!r} and also under "
+                         f"{first[0]!r} (at {first[1]})", ex.source,
+                         "keep it under the one intent it means", code="conflicting-example")
+    first_source = {}
+    for ex in nlu.examples:
+        first_source.setdefault(ex.intent, ex.source)
+    for intent, n in counts.items():
+        if n < 2 and "/" not in intent:
+            report.warning(f"intent {intent!r} has only {n} example", first_source[intent],
+                           "add at least 2 (better 10+) varied examples", code="few-examples")
+
+
+def _check_intent_coverage(parts: ProjectParts, names: _Names, report: Report) -> None:
+    declared = parts.domain.intents
+    if not declared:
+        if names.data_intents and parts.has_domain_file:
+            report.warning("the domain lists no `intents`; the intents of the NLU data are used",
+                           None, "list them under `intents:` in domain.yml",
+                           code="intent-not-in-domain")
+        return
+    first: dict[str, Source] = {}
+    for ex in parts.nlu.examples:
+        first.setdefault(ex.base_intent, ex.source)
+    for intent, source in first.items():
+        if intent not in declared and intent not in BUILTIN_INTENTS:
+            report.warning(f"intent {intent!r} has examples but is not in the domain", source,
+                           f"add `- {intent}` under `intents:` in the domain",
+                           code="intent-not-in-domain")
+    for name, intent in declared.items():
+        if name not in names.data_intents and name not in BUILTIN_INTENTS:
+            report.warning(f"intent {name!r} is in the domain but has no NLU examples",
+                           intent.source, "add examples (or reach it only via a `/"
+                           f"{name}` button payload)", code="intent-without-examples")
+
+
+def _check_entities_in_examples(parts: ProjectParts, report: Report) -> None:
+    if not parts.has_domain_file:
+        return
+    entities = parts.domain.entities
+    reported: set[tuple[str, str | None, str | None]] = set()
+    for ex in parts.nlu.examples:
+        for ann in ex.entities:
+            key = (ann.entity, None, None)
+            definition = entities.get(ann.entity)
+            if definition is None:
+                if key not in reported:
+                    reported.add(key)
+                    report.warning(f"entity {ann.entity!r} is annotated in examples but not in "
+                                   "the domain", ex.source,
+                                   f"add `- {ann.entity}` under `entities:`",
+                                   code="entity-not-in-domain")
+                continue
+            for kind, value, allowed in (("role", ann.role, definition.roles),
+                                         ("group", ann.group, definition.groups)):
+                mark = (ann.entity, kind, value)
+                if value is not None and value not in allowed and mark not in reported:
+                    reported.add(mark)
+                    report.warning(f"entity {ann.entity!r}: {kind} {value!r} is not declared in "
+                                   "the domain", ex.source,
+                                   f"add it under `{kind}s:` of entity {ann.entity!r}",
+                                   code="entity-role")
+
+
+def _check_synonyms(nlu: NluData, report: Report) -> None:
+    owner: dict[str, tuple[str, Source]] = {}
+    for syn in nlu.synonyms:
+        for text in syn.examples:
+            key = text.casefold()
+            if key in owner and owner[key][0] != syn.value:
+                report.warning(f"synonym {text!r} maps to {syn.value!r} and also to "
+                               f"{owner[key][0]!r} (at {owner[key][1]})", syn.source,
+                               "keep one value per text", code="conflicting-synonym")
+            owner.setdefault(key, (syn.value, syn.source))
+
+
+# ------------------------------------------------------------------ rules and stories
+def _check_steps(steps: Iterable[Step], what: str, names: _Names, report: Report) -> None:
+    for step in steps:
+        if step.kind == "or":
+            _check_steps(step.alternatives, what, names, report)
+        elif step.kind == "intent":
+            if step.value not in names.intents:
+                report.error(f"{what} uses intent {step.value!r}, which is not defined",
+                             step.source, did_you_mean(step.value, names.intents) or
+                             "add it to the domain `intents:` and give it NLU examples",
+                             code="unknown-intent")
+            for entity, _value in step.entities:
+                if entity not in names.entities:
+                    report.warning(f"{what} uses entity {entity!r}, which is not in the domain",
+                                   step.source, did_you_mean(entity, names.entities),
+                                   code="unknown-entity")
+        elif step.kind == "action":
+            _check_action(step, what, names, report)
+        elif step.kind == "slot_was_set":
+            for slot, _value in step.slots:
+                if slot not in names.slots:
+                    report.error(f"{what} checks slot {slot!r}, which is not defined",
+                                 step.source, did_you_mean(slot, names.slots) or
+                                 "add it under `slots:` in the domain", code="unknown-slot")
+        elif (step.kind == "active_loop" and step.value is not None
+              and step.value not in names.forms and step.value not in LOOP_ACTIONS):
+            report.error(f"{what}: active_loop {step.value!r} is not a form",
+                         step.source, did_you_mean(step.value, names.forms) or
+                         "define it under `forms:` or use `active_loop: null`",
+                         code="unknown-form")
+
+
+def _check_action(step: Step, what: str, names: _Names, report: Report) -> None:
+    name = step.value
+    if names.action_known(name):
+        return
+    if name.startswith("respond_") and "utter_" + name[len("respond_"):] in \
+            names.responses_or_retrieval:
+        report.warning(f"{what}: `{name}` is the Rasa 1.x name; read as "
+                       f"`utter_{name[len('respond_'):]}`", step.source,
+                       f"rename it to utter_{name[len('respond_'):]}", code="deprecated")
+        return
+    if name.startswith("utter_"):
+        report.error(f"{what} uses response {name!r}, which is never defined", step.source,
+                     did_you_mean(name, names.responses) or
+                     f"add `{name}:` with a `- text: ...` under `responses:`",
+                     code="unknown-response")
+    else:
+        report.error(f"{what} uses action {name!r}, which is not defined", step.source,
+                     did_you_mean(name, names.actions | names.responses) or
+                     "responses start with `utter_`; custom actions are not executed by "
+                     "supportbot", code="unknown-action")
+
+
+def _check_duplicate_names(items: list[tuple[str, Source]], kind: str, report: Report) -> None:
+    seen: dict[str, Source] = {}
+    for name, source in items:
+        if name in seen:
+            report.warning(f"{kind} name {name!r} is used twice (first at {seen[name]})",
+                           source, f"give every {kind} its own name", code="duplicate")
+        else:
+            seen[name] = source
+
+
+# ------------------------------------------------------------------ domain
+def _check_domain_actions(parts: ProjectParts, names: _Names, report: Report,
+                          log: NotExecutedLog) -> None:
+    sources = parts.action_sources
+    for name in parts.domain.actions:
+        if name.startswith("utter_") and name not in names.responses_or_retrieval:
+            report.error(f"action {name!r} is listed but no response defines it",
+                         sources.get(name), did_you_mean(name, names.responses) or
+                         f"add `{name}:` under `responses:`", code="unknown-response")
+        elif (not name.startswith("utter_") and name not in names.builtin_actions
+              and name not in names.forms):
+            log.add("custom actions are read but not executed (no action server)",
+                    sources.get(name) or Source("<domain>"),
+                    "supportbot executes responses, rules and built-in actions; "
+                    "remove the custom actions or replace them with responses")
+
+
+def _check_forms(parts: ProjectParts, names: _Names, report: Report,
+                 log: NotExecutedLog) -> None:
+    for name, spec in parts.domain.forms.items():
+        source = parts.form_sources.get(name) or Source("<domain>")
+        log.add("forms are read but not executed", source,
+                "ask for the information with responses and rules, or hand off to a human")
+        required = spec.get("required_slots") if isinstance(spec, dict) else None
+        slots = list(required) if isinstance(required, (list, dict)) else []
+        for slot in slots:
+            if isinstance(slot, str) and slot not in names.slots:
+                report.warning(f"form {name!r} requires slot {slot!r}, which is not defined",
+                               source, did_you_mean(slot, names.slots), code="unknown-slot")
+
+
+def _check_slot_mappings(domain: Domain, names: _Names, report: Report) -> None:
+    for slot in domain.slots.values():
+        for mapping in slot.mappings:
+            if mapping.entity is not None and mapping.entity not in names.entities:
+                report.error(f"slot {slot.name!r} is filled from entity {mapping.entity!r}, "
+                             "which is not in the domain", slot.source,
+                             did_you_mean(mapping.entity, names.entities) or
+                             f"add `- {mapping.entity}` under `entities:`",
+                             code="unknown-entity")
+            for intent in mapping.intent + mapping.not_intent:
+                if intent not in names.intents:
+                    report.warning(f"slot {slot.name!r}: mapping names unknown intent "
+                                   f"{intent!r}", slot.source,
+                                   did_you_mean(intent, names.intents), code="unknown-intent")
+            for cond in mapping.conditions:
+                loop = cond.get("active_loop")
+                if loop is not None and loop not in names.forms:
+                    report.warning(f"slot {slot.name!r}: condition names unknown form "
+                                   f"{loop!r}", slot.source, code="unknown-form")
+
+
+def _check_responses(parts: ProjectParts, names: _Names, report: Report) -> None:
+    for response in parts.domain.responses.values():
+        for v in response.variations:
+            if v.text:
+                for slot in _SLOT_PLACEHOLDER.findall(v.text):
+                    if slot not in names.slots:
+                        report.warning(f"response {response.name!r} fills in {{{slot}}}, but "
+                                       f"there is no slot {slot!r}", v.source,
+                                       "define the slot, or write literal braces as {{ }}",
+                                       code="unknown-slot")
+            _check_buttons(v.buttons, f"response {response.name!r}", v.source, names, report)
+            if v.language and v.language not in names.languages:
+                report.warning(f"response {response.name!r}: language {v.language!r} is not in "
+                               "`nlu.languages` of config.yml", v.source,
+                               f"add {v.language!r} to `nlu.languages`", code="language")
+
+
+def _check_buttons(buttons: tuple[Button, ...], what: str, source: Source, names: _Names,
+                   report: Report) -> None:
+    for button in buttons:
+        match = _PAYLOAD_INTENT.match(button.payload)
+        if match and match.group(1) not in names.intents:
+            report.warning(f"{what}: button {button.title!r} sends intent "
+                           f"{match.group(1)!r}, which is not defined", source,
+                           did_you_mean(match.group(1), names.intents), code="unknown-intent")
+
+
+def _check_kb(parts: ProjectParts, names: _Names, report: Report) -> None:
+    ids: dict[str, Source] = {}
+    questions: dict[str, tuple[str, Source]] = {}
+    for entry in parts.kb:
+        if entry.id in ids:
+            report.error(f"KB id {entry.id!r} is used twice (first at {ids[entry.id]})",
+                         entry.source, "give every KB entry its own id", code="duplicate-kb-id")
+        else:
+            ids[entry.id] = entry.source
+        for q in entry.questions:
+            key = _norm(q)
+            other = questions.get(key)
+            if other is not None and other[0] != entry.id:
+                report.warning(f"KB question {q!r} belongs to {entry.id!r} and also to "
+                               f"{other[0]!r} (at {other[1]})", entry.source,
+                               "keep each question under the one entry that answers it",
+                               code="duplicate-kb-question")
+            else:
+                questions.setdefault(key, (entry.id, entry.source))
+        answers = [entry.answer, *entry.translations.values()]
+        for answer in answers:
+            _check_buttons(answer.buttons, f"KB entry {entry.id!r}", entry.source, names,
+                           report)
+        for lang in entry.translations:
+            if lang not in names.languages:
+                report.warning(f"KB entry {entry.id!r}: language {lang!r} is not in "
+                               "`nlu.languages` of config.yml", entry.source,
+                               f"add {lang!r} to `nlu.languages`", code="language")
+
