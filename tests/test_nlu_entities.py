@@ -121,6 +121,14 @@ def test_overlaps_resolve_longest_first(extractor: EntityExtractor) -> None:
     assert [e.text for e in extractor.extract("card and cash")] == ["card", "cash"]
 
 
+def test_prefix_elements_prefer_the_longest_whole_word() -> None:
+    nlu = NluData(lookups=(LookupTable("city", ("new", "new york", "york")),))
+    extractor = EntityExtractor.from_project(nlu)
+    assert [e.text for e in extractor.extract("New York")] == ["New York"]
+    # "new york" would end inside "yorker": the shorter element is taken instead.
+    assert [e.text for e in extractor.extract("new yorker")] == ["new"]
+
+
 def test_regex_wins_a_tie_with_lookup() -> None:
     nlu = NluData(regexes=(RegexPattern("code", (r"\bcash\b",)),),
                   lookups=(LookupTable("payment_method", ("cash",)),))
