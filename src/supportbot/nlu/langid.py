@@ -86,6 +86,7 @@ _KY_STRONG = """
 чыкты азырынча эмес жакшылап карап караңыз кайрылсам кайрылам азыркы кийин мурун жолу бир
 эки үч беш жума саатта мүмкүн мүмкүнбү болушу келиңиз кириңиз тапшырык дарек бекер акысыз
 төлөп төлөдүм төлөгөм кечикти кечигип эч качан ушундай андай мындай кантсем кылсам
+ассалому ассалоому алейкум
 """
 # Words both languages use; the weight is a lean, not a verdict.
 _WEAK = {"бар": 1.5, "да": -1.0, "али": 1.0, "эле": 3.0}
@@ -121,6 +122,7 @@ _KY_SUFFIXES = (
     "чы", "чи", "чу",  # softened imperative (бериңизчи)
     "мын", "мин", "мун",  # "I am"
     "гыла", "гиле", "гула", "кыла", "киле", "кула",  # plural imperative (бергиле)
+    "ып", "ип", "уп", "үп",  # converb (кайтарып, которуп)
 )
 _RU_SUFFIXES = (
     "ться", "тся", "ешь", "ишь", "ете", "ите", "айте", "ойте", "уйте", "ость",
@@ -244,7 +246,7 @@ def _word_score(word: str) -> float:
     if known is not None:
         return known
     if not _KY_LETTERS.isdisjoint(word):
-        return 4.0
+        return 6.0  # Russian has no ң ө ү
     score = _MODEL.score(word)
     if any(v in word for v in _LONG_VOWELS):
         score += 1.5
