@@ -83,6 +83,9 @@ class Bot:
         self.policy = DialoguePolicy(project.rules, self.responses,
                                      project.config.nlu.out_of_scope_intent)
         self._queue = queue
+        self._payload_intents = (set(project.domain.intents) | set(project.nlu.intents())
+                                 | {"affirm", "deny", "restart", "csat", "handoff_keep_waiting",
+                                    "handoff_leave_message", "faq"})
         self.escalation = None
         self.outbound: Callable[[str, Reply], None] | None = None
 
@@ -124,7 +127,7 @@ class Bot:
         settings = self.project.config.nlu
         language = detect_language(text, settings.languages,
                                    default=previous_language or self.project.config.language)
-        payload = parse_payload(text)
+        payload = parse_payload(text, intents=self._payload_intents)
         if payload is not None:
             return Parse(text=text, intent=payload.intent, confidence=1.0,
                          ranking=(), entities=tuple(payload.entities), language=language,
@@ -195,7 +198,8 @@ class Bot:
         from supportbot.nlu.entities import fill_slots
 
         current = tracker.slots
-        updates = fill_slots(parse.entities, self.project.domain, parse.intent, current)
+        updates = fill_slots(parse.entities, self.project.domain, parse.intent, current,
+                             text=parse.text)
         for name, value in updates.items():
             if current.get(name) != value:
                 add(SlotSet(name=name, value=value))

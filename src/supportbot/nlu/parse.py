@@ -46,7 +46,7 @@ class Parse:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Parse":
+    def from_dict(cls, data: dict[str, Any]) -> Parse:
         data = dict(data)
         data["ranking"] = tuple(IntentScore(**r) for r in data.get("ranking", ()))
         data["entities"] = tuple(Entity(**e) for e in data.get("entities", ()))
