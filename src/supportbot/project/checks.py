@@ -212,12 +212,6 @@ def _check_action(step: Step, what: str, names: _Names, report: Report) -> None:
     name = step.value
     if names.action_known(name):
         return
-    if name.startswith("respond_") and "utter_" + name[len("respond_"):] in \
-            names.responses_or_retrieval:
-        report.warning(f"{what}: `{name}` is the Rasa 1.x name; read as "
-                       f"`utter_{name[len('respond_'):]}`", step.source,
-                       f"rename it to utter_{name[len('respond_'):]}", code="deprecated")
-        return
     if name.startswith("utter_"):
         report.error(f"{what} uses response {name!r}, which is never defined", step.source,
                      did_you_mean(name, names.responses) or
@@ -251,18 +245,19 @@ def _check_domain_actions(parts: ProjectParts, names: _Names, report: Report,
                          f"add `{name}:` under `responses:`", code="unknown-response")
         elif (not name.startswith("utter_") and name not in names.builtin_actions
               and name not in names.forms):
-            log.add("custom actions are read but not executed (no action server)",
-                    sources.get(name) or Source("<domain>"),
-                    "supportbot executes responses, rules and built-in actions; "
-                    "remove the custom actions or replace them with responses")
+            report.warning(f"custom action {name!r} is read but not executed (there is no "
+                           "action server)", sources.get(name),
+                           "use responses, rules and built-in actions instead",
+                           code="not-executed")
 
 
 def _check_forms(parts: ProjectParts, names: _Names, report: Report,
                  log: NotExecutedLog) -> None:
     for name, spec in parts.domain.forms.items():
         source = parts.form_sources.get(name) or Source("<domain>")
-        log.add("forms are read but not executed", source,
-                "ask for the information with responses and rules, or hand off to a human")
+        report.warning(f"form {name!r} is read but not executed", source,
+                       "ask with responses and rules, or hand the conversation to a human",
+                       code="not-executed")
         required = spec.get("required_slots") if isinstance(spec, dict) else None
         slots = list(required) if isinstance(required, (list, dict)) else []
         for slot in slots:

@@ -129,6 +129,12 @@ def _read_step(raw: Any, parent: list, index: int, what: str, ctx: FileContext,
             ctx.error(f"{what}: `action` must be an action or response name", raw, "action",
                       code="wrong-type")
             return None
+        if action.startswith("respond_"):
+            renamed = "utter_" + action[len("respond_"):]
+            ctx.warning(f"{what}: `{action}` is the Rasa 1.x name of `{renamed}`; read as "
+                        f"`{renamed}`", raw, "action", hint=f"rename it to {renamed}",
+                        code="deprecated")
+            action = renamed
         return Step("action", action, source=source)
     if "bot" in raw:
         log.add("end-to-end `bot:` steps are read but not executed", source, e2e_hint)
