@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from supportbot.errors import Problem, ProjectError
+from supportbot.escalation.text import Phrase
 from supportbot.project.types import NOWHERE, Source
 
 SECTION = "escalation"
+
+
+def _check_phrases(phrases: tuple[str, ...]) -> tuple[str, ...]:
+    for phrase in phrases:
+        Phrase.compile(phrase)  # ValueError names the phrase
+    return phrases
+
+
+Phrases = Annotated[tuple[str, ...], AfterValidator(_check_phrases)]
+"""A list of phrases in the syntax of supportbot.escalation.text (checked on load)."""
 
 
 class _Model(BaseModel):
@@ -37,8 +48,8 @@ class ExplicitRequestConfig(_Signal):
     confirm: bool | None = False
     handoff_intent: str = "human_handoff"
     min_confidence: float = Field(0.4, ge=0.0, le=1.0)
-    phrases: tuple[str, ...] = ()
-    short_phrases: tuple[str, ...] = ()
+    phrases: Phrases = ()
+    short_phrases: Phrases = ()
     builtin_phrases: bool = True
 
 
@@ -62,7 +73,7 @@ class NegativeFeedbackConfig(_Signal):
 
     intents: tuple[str, ...] = ("negative_feedback", "deny")
     min_confidence: float = Field(0.5, ge=0.0, le=1.0)
-    phrases: tuple[str, ...] = ()
+    phrases: Phrases = ()
     builtin_phrases: bool = True
 
 
@@ -102,9 +113,9 @@ class FrustrationConfig(_Model):
     weights: FrustrationWeights = FrustrationWeights()
     min_caps_words: int = Field(2, ge=1)
     min_caps_ratio: float = Field(0.6, gt=0.0, le=1.0)
-    profanity: tuple[str, ...] = ()
-    insults: tuple[str, ...] = ()
-    negative_words: tuple[str, ...] = ()
+    profanity: Phrases = ()
+    insults: Phrases = ()
+    negative_words: Phrases = ()
     ignore_acronyms: tuple[str, ...] = ()
     builtin_lexicons: bool = True
 
@@ -147,8 +158,8 @@ class ConfirmationConfig(_Model):
     affirm_intents: tuple[str, ...] = ("affirm",)
     deny_intents: tuple[str, ...] = ("deny",)
     min_confidence: float = Field(0.5, ge=0.0, le=1.0)
-    affirm_phrases: tuple[str, ...] = ()
-    deny_phrases: tuple[str, ...] = ()
+    affirm_phrases: Phrases = ()
+    deny_phrases: Phrases = ()
 
 
 class EscalationConfig(_Model):

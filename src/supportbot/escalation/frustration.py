@@ -58,15 +58,15 @@ class FrustrationScorer:
         ratio = upper / considered if considered else 0.0
         shouting = upper >= cfg.min_caps_words and ratio >= cfg.min_caps_ratio
         runs = punctuation_runs(text)
-        strong_run = any(len(r) >= 3 for r in runs)
 
         hits: dict[str, list[float]] = {
             "insult": [weights.insult] * len(insults),
             "profanity": [weights.profanity] * len(profanity),
             "negative_word": [weights.negative_word] * len(negative),
             "all_caps": [weights.all_caps * ratio] if shouting else [],
-            "punctuation": ([weights.punctuation if strong_run else weights.punctuation / 2]
-                            if runs else []),
+            # "!!!" counts fully, "!?" half; at most two runs count
+            "punctuation": sorted((weights.punctuation if len(r) >= 3 else weights.punctuation / 2
+                                   for r in runs), reverse=True)[:2],
         }
         remaining = 1.0
         parts: dict[str, float] = {}
