@@ -152,8 +152,7 @@ def _load(root: Path) -> tuple[Project | None, Report]:
 
     _resolve_pending_slots(domain, report)
     nlu_data = nlu.build()
-    taken = {entry.id for entry in kb}
-    kb += entries_from_retrieval_intents(nlu_data.examples, domain.responses, report, taken)
+    kb += entries_from_retrieval_intents(nlu_data.examples, domain.responses, report, set())
     built_domain = domain.build()
     for text, source in domain.e2e_actions:
         log.add("`e2e_actions` are read but not executed", source, None)
@@ -197,7 +196,7 @@ def _read_file(path: Path, rel: str, report: Report, domain: DomainBuilder, nlu:
             ctx.error(f"unknown top-level key {key!r}", data, key, hint, code="unknown-key")
     read_domain_sections(data, ctx, domain)
     if "nlu" in data:
-        read_nlu(data["nlu"], ctx, nlu)
+        read_nlu(data["nlu"], data, ctx, nlu)
     if "rules" in data:
         read_rules(data["rules"], data, ctx, rules, log)
     if "stories" in data:

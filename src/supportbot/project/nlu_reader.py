@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from supportbot.project.context import FileContext
+from supportbot.project.context import FileContext, type_name
 from supportbot.project.markup import parse_markup
 from supportbot.project.types import (
     Example,
@@ -16,7 +16,7 @@ from supportbot.project.types import (
     Source,
     Synonym,
 )
-from supportbot.project.yamlio import LineMap, value_line
+from supportbot.project.yamlio import LineMap, line_of, value_line
 
 _KINDS = ("intent", "synonym", "regex", "lookup")
 _ITEM_KEYS = {
@@ -55,14 +55,13 @@ class NluBuilder:
         )
 
 
-def read_nlu(section: Any, ctx: FileContext, out: NluBuilder) -> None:
+def read_nlu(section: Any, parent: dict, ctx: FileContext, out: NluBuilder) -> None:
     """Read one file's `nlu:` list into `out`, reporting problems to `ctx`."""
     if section is None:
         return
     if not isinstance(section, list):
         ctx.error(f"`nlu` must be a list of `- intent:`/`- synonym:`/`- regex:`/`- lookup:` "
-                  f"items, not {type(section).__name__}", line=ctx.at().line,
-                  code="wrong-type")
+                  f"items, not {type_name(section)}", parent, "nlu", code="wrong-type")
         return
     for index, item in enumerate(section):
         if not isinstance(item, dict):
@@ -141,7 +140,7 @@ def _block_items(item: LineMap, ctx: FileContext, kind: str, name: str
             yield text, base + offset
     elif isinstance(raw, list):
         for i, entry in enumerate(raw):
-            line = value_line(raw, i) if hasattr(raw, "item_lines") else base
+            line = line_of(raw, i, base)
             if isinstance(entry, dict) and kind == "intent":
                 yield entry, line  # type: ignore[misc]  # extended form, handled by caller
             elif isinstance(entry, (str, int, float)) and not isinstance(entry, bool):
@@ -149,8 +148,8 @@ def _block_items(item: LineMap, ctx: FileContext, kind: str, name: str
                 if text:
                     yield text, line
             else:
-                ctx.error(f"{kind} {name!r}: example must be text, not "
-                          f"{type(entry).__name__}", raw, i, code="wrong-type")
+                ctx.error(f"{kind} {name!r}: example must be text, not {type_name(entry)}",
+                          raw, i, code="wrong-type")
     elif raw is None:
         ctx.error(f"{kind} {name!r} has an empty `examples`", item, "examples",
                   hint="add `- ...` lines below `examples: |`", code="no-examples")

@@ -71,7 +71,8 @@ def _named_blocks(section: Any, parent: dict, key: str, kind: str, ctx: FileCont
         name = item.get(kind)
         if name is None or isinstance(name, (list, dict)):
             other = "rule" if kind == "story" else "story"
-            hint = (f"this looks like a {other}; put it under `{other}s:`" if other in item
+            where = "rules" if other == "rule" else "stories"
+            hint = (f"this looks like a {other}; put it under `{where}:`" if other in item
                     else f"start it with `- {kind}: <a name>`")
             ctx.error(f"item of `{key}` has no `{kind}:` name", section, i, hint=hint,
                       code="no-name")
