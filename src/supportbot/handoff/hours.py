@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from supportbot.errors import HandoffError
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_FULL_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _DAY = 24 * 60
 
@@ -60,14 +61,15 @@ class BusinessHours:
     @classmethod
     def from_spec(cls, weekly: Mapping[str, Iterable[str]], timezone: str = "UTC",
                   holidays: Iterable[date | str] = ()) -> BusinessHours:
-        """Build from `{"mon": ["09:00-18:00"], ...}`; missing days are closed.
+        """Build from `{"mon": ["09:00-18:00"], ...}` (or full day names); missing days are closed.
 
         A range that ends at or before its start continues on the next day ("22:00-06:00").
         """
         load_timezone(timezone)
         windows: dict[int, list[tuple[int, int]]] = {d: [] for d in range(7)}
         for key, ranges in weekly.items():
-            day = key.strip().lower()[:3]
+            day = key.strip().lower()
+            day = day[:3] if day in _FULL_NAMES else day
             if day not in WEEKDAYS:
                 raise ScheduleError(f"{key!r} is not a weekday; use {', '.join(WEEKDAYS)}")
             if isinstance(ranges, str):
