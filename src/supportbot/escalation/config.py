@@ -47,7 +47,7 @@ class ExplicitRequestConfig(_Signal):
 
     confirm: bool | None = False
     handoff_intent: str = "human_handoff"
-    min_confidence: float = Field(0.4, ge=0.0, le=1.0)
+    min_confidence: float = Field(0.3, ge=0.0, le=1.0)
     phrases: Phrases = ()
     short_phrases: Phrases = ()
     builtin_phrases: bool = True

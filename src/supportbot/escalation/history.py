@@ -6,9 +6,11 @@ is not a past turn; the signals look at it together with the candidate reply.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
+from fnmatch import translate
+from functools import cached_property, lru_cache
 from typing import Any
 
 from supportbot.dialogue.events import (
@@ -22,9 +24,15 @@ from supportbot.escalation.config import EscalationConfig
 from supportbot.escalation.text import codes, normalize
 
 
+@lru_cache(maxsize=64)
+def _globs(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    return re.compile("|".join(translate(p) for p in patterns)) if patterns else None
+
+
 def matches_any(name: str | None, patterns: Sequence[str]) -> bool:
     """Whether `name` matches one of the glob `patterns` (`utter_greet*`)."""
-    return name is not None and any(fnmatchcase(name, p) for p in patterns)
+    rx = _globs(tuple(patterns))
+    return name is not None and rx is not None and rx.match(name) is not None
 
 
 @dataclass(frozen=True)
@@ -36,7 +44,11 @@ class PastTurn:
     fallback: bool  # the bot did not understand it
     answered: bool  # the bot gave a real answer (not a fallback, clarification or question)
     topic: str | None  # `kb:<entry>` or `intent:<name>` of the answer, when there was one
-    subject: frozenset[str]  # entity values and codes the message was about
+
+    @cached_property
+    def subject(self) -> frozenset[str]:
+        """Entity values and codes the message was about."""
+        return subject_of(self.message.parse.entities, self.message.text)
 
     @property
     def templates(self) -> tuple[str, ...]:
@@ -155,5 +167,4 @@ def _turn(message: UserMessage, replies: tuple[BotReply, ...], kinds: ReplyKinds
             topic = f"kb:{entry}"
         elif not parse.fallback and parse.intent not in config.smalltalk_intents:
             topic = f"intent:{parse.intent}"
-    return PastTurn(message, replies, fallback, bool(answers) and not fallback, topic,
-                    subject_of(message.parse.entities, message.text))
+    return PastTurn(message, replies, fallback, bool(answers) and not fallback, topic)

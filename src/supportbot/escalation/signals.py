@@ -232,7 +232,7 @@ def long_conversation(turn: Turn, config: EscalationConfig, cues: Cues) -> Outco
         return Outcome(0)
     count = 1  # this turn
     for past in reversed(turn.history.turns):
-        if resolved(past.message.parse):
+        if count > cfg.max_bot_turns or resolved(past.message.parse):
             break
         count += past.replied
     if count <= cfg.max_bot_turns:

@@ -93,6 +93,10 @@ class Phrase:
                     return start, end
         return None
 
+    def index_keys(self) -> set[str]:
+        """Index keys: a word can start this phrase only if its first letters give one of them."""
+        return {_key(stem) for stem in self.slots[0].options}
+
     def _rest(self, tokens: Sequence[str], pos: int, slot: int) -> int | None:
         if slot == len(self.slots):
             return pos
@@ -108,6 +112,10 @@ def _clean(word: str) -> str:
     return "".join(_WORD.findall(word))
 
 
+def _key(word: str) -> str:
+    return word[:2]
+
+
 class PhraseSet:
     """A list of phrases matched against messages; `first`/`all` say which ones matched."""
 
@@ -115,14 +123,26 @@ class PhraseSet:
         phrases = [Phrase.compile(p) for p in anywhere]
         phrases += [Phrase.compile(p, short_only=True) for p in short_only]
         self.phrases: tuple[Phrase, ...] = tuple(phrases)
+        self._index: dict[str, list[int]] = {}
+        for i, phrase in enumerate(self.phrases):
+            for key in phrase.index_keys():
+                self._index.setdefault(key, []).append(i)
 
     def __len__(self) -> int:
         return len(self.phrases)
 
+    def _candidates(self, tokens: Sequence[str]) -> list[Phrase]:
+        """Phrases whose first word could match one of `tokens`, in list order."""
+        found: set[int] = set()
+        for word in tokens:
+            for key in {word[:1], _key(word)}:
+                found.update(self._index.get(key, ()))
+        return [self.phrases[i] for i in sorted(found)]
+
     def first(self, text_or_tokens: str | Sequence[str]) -> str | None:
         """The message's words that matched the first matching phrase, or None."""
         tokens = words(text_or_tokens) if isinstance(text_or_tokens, str) else text_or_tokens
-        for phrase in self.phrases:
+        for phrase in self._candidates(tokens):
             span = phrase.find(tokens)
             if span is not None:
                 return " ".join(tokens[span[0]:span[1]])
@@ -133,7 +153,7 @@ class PhraseSet:
         tokens = words(text_or_tokens) if isinstance(text_or_tokens, str) else text_or_tokens
         taken: set[int] = set()
         found: list[str] = []
-        for phrase in self.phrases:
+        for phrase in self._candidates(tokens):
             span = phrase.find(tokens)
             if span is None or taken.intersection(range(*span)):
                 continue
