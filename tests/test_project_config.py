@@ -34,7 +34,10 @@ def with_config(tmp_path: Path, config: str) -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_validators(monkeypatch):
+    # no validators, and no importing of supportbot.escalation/handoff, unless a test asks
     monkeypatch.setattr(sections_module, "_VALIDATORS", {})
+    monkeypatch.setattr(sections_module, "_PROVIDERS", {})
+    monkeypatch.setattr(sections_module, "_TRIED", set())
 
 
 def test_missing_config_uses_defaults_with_a_warning(tmp_path):
@@ -228,3 +231,27 @@ def test_format_versions(tmp_path, version, severity):
         assert {(p.file, p.line) for p in found} == {("domain.yml", 1), ("data/nlu.yml", 1)}
     if severity == "warning":  # newer files are still read
         assert len(load_project(root).nlu.examples) == 2
+
+
+def test_provider_module_validator_is_found_by_convention(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    fake = types.ModuleType("fake_handoff")
+    fake.validate_handoff_section = lambda raw, source: [
+        Problem("error", "unknown backend", source.file, source.line, code="handoff")]
+    monkeypatch.setitem(sys.modules, "fake_handoff", fake)
+    monkeypatch.setattr(sections_module, "_PROVIDERS", {"handoff": "fake_handoff"})
+    root = with_config(tmp_path, "handoff:\n  backend: floppy\n")
+    [p] = [p for p in validate_project(root) if p.severity == "error"]
+    assert (p.code, p.line) == ("handoff", 1)
+
+
+def test_the_escalation_module_checks_its_section(tmp_path, monkeypatch):
+    escalation = pytest.importorskip("supportbot.escalation")
+    if not hasattr(escalation, "validate_escalation_section"):
+        pytest.skip("supportbot.escalation has no section validator")
+    monkeypatch.setattr(sections_module, "_PROVIDERS", {"escalation": "supportbot.escalation"})
+    root = with_config(tmp_path, "escalation:\n  no_such_setting: 1\n")
+    errors = [p for p in validate_project(root) if p.severity == "error"]
+    assert errors and all(p.file == "config.yml" for p in errors)

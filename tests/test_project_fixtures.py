@@ -62,7 +62,7 @@ def test_full_supportbot_project_loads_every_feature():
     assert {e.id for e in p.kb} == {"delivery_cost", "return_window", "warranty",
                                     "opening_hours", "payment_methods"}
     assert p.config.nlu.char_ngrams == (2, 4) and p.config.nlu.word_ngrams == (1, 3)
-    assert p.config.escalation == {"fallback_streak": 2}
+    assert p.config.escalation == {"unresolved": {"consecutive_fallbacks": 2}}
     assert p.domain.session_config.session_expiration_time == 30
     hand_off = next(r for r in p.rules if r.name == "hand off")
     assert hand_off.wait_for_user_input is False

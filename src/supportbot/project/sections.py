@@ -11,7 +11,9 @@ same report as everything else `supportbot validate` finds:
 
 The module is imported on demand when config.yml has that section and nothing is registered yet
 (`escalation` -> `supportbot.escalation`, `handoff` -> `supportbot.handoff`), so registering at
-import time of the package is enough.
+import time of the package is enough. A package that registers nothing but exports a function
+named `validate_<section>_section` (e.g. `supportbot.escalation.validate_escalation_section`)
+gets that function used.
 """
 from __future__ import annotations
 
@@ -52,13 +54,16 @@ def validate_section(name: str, raw: Mapping[str, Any], source: Source) -> list[
     if fn is None and name in _PROVIDERS and name not in _TRIED:
         _TRIED.add(name)
         try:
-            importlib.import_module(_PROVIDERS[name])
+            module = importlib.import_module(_PROVIDERS[name])
         except Exception as exc:  # noqa: BLE001 - a broken module must not break validate
             return [Problem("warning", f"the `{name}:` section could not be checked: "
                                        f"importing {_PROVIDERS[name]} failed "
                                        f"({type(exc).__name__}: {exc})",
                             source.file, source.line or None, code="section-unchecked")]
         fn = _VALIDATORS.get(name)
+        conventional = getattr(module, f"validate_{name}_section", None)
+        if fn is None and callable(conventional):
+            fn = _VALIDATORS[name] = conventional
     if fn is None:
         return []
     try:
