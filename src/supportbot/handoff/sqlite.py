@@ -81,7 +81,12 @@ class SQLiteQueue(SqlQueue):
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Db]:
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        except sqlite3.OperationalError as exc:
+            raise HandoffError(f"queue database {self.path} stayed locked for "
+                               f"{self.busy_timeout_s:.0f}s ({exc}); another process holds a long "
+                               "write, try again or raise busy_timeout_s") from exc
         try:
             yield _SqliteDb(conn)
         except BaseException:
