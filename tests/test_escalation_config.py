@@ -2,7 +2,10 @@
 on (key path, file:line, "did you mean")."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from supportbot.errors import ProjectError
 from supportbot.escalation import EscalationConfig, validate_escalation_section
@@ -38,28 +41,21 @@ def test_empty_or_missing_section_gives_the_documented_defaults():
         assert config.negative_feedback.intents == ("negative_feedback", "deny")
 
 
-def test_full_example_from_the_docs_loads():
-    raw = {
-        "default_queue": "support",
-        "confirm_before_handoff": True,
-        "explicit_request": {"phrases": ["speak to the boss"], "priority": 1},
-        "unresolved": {"consecutive_fallbacks": 2, "session_fallbacks": 4, "confirm": False},
-        "loop": {"window": 4, "similarity": 0.75},
-        "negative_feedback": {"intents": ["negative_feedback"], "phrases": ["not useful"]},
-        "repeated_reply": {"repeats": 1},
-        "long_conversation": {"max_bot_turns": 10},
-        "frustration": {"threshold": 0.7, "priority_boost": 3, "insults": ["silly robot"],
-                        "weights": {"all_caps": 0.3}},
-        "sensitive_topics": {"topics": {
-            "billing": {"intents": ["billing_dispute"], "kb_tags": ["billing"],
-                        "queue": "billing", "priority": 2}}},
-        "confirmation": {"affirm_phrases": ["go for it"]},
-    }
+def test_full_example_in_the_docs_is_valid():
+    doc = (Path(__file__).parents[1] / "docs" / "escalation.md").read_text(encoding="utf-8")
+    block = doc.split("## A full example", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    raw = yaml.safe_load(block)["escalation"]
     assert validate_escalation_section(raw, SOURCE) == []
     config = EscalationConfig.from_mapping(raw)
-    assert config.sensitive_topics.topics["billing"].queue == "billing"
+    assert config.sensitive_topics.topics["fraud"].queue == "fraud"
+    assert config.explicit_request.confirm is False and config.confirm_before_handoff
+    assert config.frustration.weights.all_caps == 0.4
+
+
+def test_overrides_keep_the_other_defaults():
+    config = EscalationConfig.from_mapping({"frustration": {"weights": {"all_caps": 0.3}}})
     assert config.frustration.weights.all_caps == 0.3
-    assert config.frustration.weights.profanity == 0.5  # untouched keys keep defaults
+    assert config.frustration.weights.profanity == 0.5
 
 
 def test_unknown_key_suggests_the_right_one_with_file_and_line():

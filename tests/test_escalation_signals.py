@@ -529,3 +529,12 @@ def test_a_no_to_anything_else_after_an_answer_is_not_negative_feedback():
     decision = EscalationPolicy().check(tracker, parse, Candidate("fallback", "utter_default",
                                                                   is_fallback=True))
     assert decision.codes == ("negative_feedback",)
+
+
+@pytest.mark.parametrize("text,answer", [
+    ("yes, no problem", "affirm"), ("don't connect me", "deny"), ("no thanks", "deny"),
+    ("sure, go ahead", "affirm"), ("да, соедините", "affirm"), ("не надо", "deny"),
+    ("I don't know", None),
+])
+def test_confirmation_answer_takes_the_cue_said_first(text, answer):
+    assert EscalationPolicy().confirmation_answer(make_parse(text)) == answer

@@ -78,11 +78,10 @@ class EscalationPolicy:
             if parse.intent in cc.deny_intents:
                 return "deny"
         tokens = words(parse.text)
-        if self.cues.deny.first(tokens) is not None:
-            return "deny"
-        if self.cues.affirm.first(tokens) is not None:
-            return "affirm"
-        return None
+        deny, affirm = self.cues.deny.earliest(tokens), self.cues.affirm.earliest(tokens)
+        if deny is not None and (affirm is None or deny[0] <= affirm[0]):
+            return "deny"  # the cue said first wins: "no, don't" / "yes, no problem"
+        return "affirm" if affirm is not None else None
 
     # ------------------------------------------------------------------ internals
     def _is_deny_message(self, message: UserMessage) -> bool:

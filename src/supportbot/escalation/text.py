@@ -148,6 +148,16 @@ class PhraseSet:
                 return " ".join(tokens[span[0]:span[1]])
         return None
 
+    def earliest(self, text_or_tokens: str | Sequence[str]) -> tuple[int, str] | None:
+        """(position, matched words) of the match that starts first in the message, or None."""
+        tokens = words(text_or_tokens) if isinstance(text_or_tokens, str) else text_or_tokens
+        best: tuple[int, str] | None = None
+        for phrase in self._candidates(tokens):
+            span = phrase.find(tokens)
+            if span is not None and (best is None or span[0] < best[0]):
+                best = (span[0], " ".join(tokens[span[0]:span[1]]))
+        return best
+
     def all(self, text_or_tokens: str | Sequence[str]) -> list[str]:
         """Every matched stretch of the message, without overlaps (earlier phrases win)."""
         tokens = words(text_or_tokens) if isinstance(text_or_tokens, str) else text_or_tokens
