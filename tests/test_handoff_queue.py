@@ -42,17 +42,28 @@ def pg_dsn() -> str:
     return dsn
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def queue_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """A fresh queue location: a SQLite file, or a PostgreSQL schema dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/handoff.db"
-        return
-    dsn = request.getfixturevalue("pg_dsn")
+@pytest.fixture(scope="module")
+def pg_schema(pg_dsn: str) -> Iterator[str]:
+    """A schema unique to this test run, dropped at the end."""
     schema = f"sbtest_{uuid.uuid4().hex[:12]}"
-    yield f"{dsn}?schema={schema}"
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    yield schema
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def queue_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """An empty queue location: a fresh SQLite file, or the run's PostgreSQL schema emptied."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/handoff.db"
+    dsn, schema = request.getfixturevalue("pg_dsn"), request.getfixturevalue("pg_schema")
+    url = f"{dsn}?schema={schema}"
+    open_queue(url).close()  # creates the tables on first use
+    tables = ", ".join(f"{schema}.handoff_{t}"
+                       for t in ("tickets", "messages", "outbox", "agents", "claims"))
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {tables} RESTART IDENTITY")
+    return url
 
 
 class Clock:
