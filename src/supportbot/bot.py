@@ -7,24 +7,34 @@ import logging
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from supportbot.dialogue.defaults import BUILTIN_RESPONSES
 from supportbot.dialogue.events import (
-    ActionExecuted, AgentMessage, BotReply, Event, HandoffEnded, HandoffRequested, SessionStarted,
-    SlotSet, UserMessage,
+    ActionExecuted,
+    BotReply,
+    Event,
+    SessionStarted,
+    SlotSet,
+    UserMessage,
 )
 from supportbot.dialogue.nlg import Reply, candidate_variations, choose_variation, render
 from supportbot.dialogue.policy import CLARIFY_RESPONSE, DialoguePolicy, KBOutcome, Plan
 from supportbot.dialogue.tracker import Tracker
 from supportbot.embeddings import Encoder
 from supportbot.errors import ConversationError, ModelError
-from supportbot.model import Manifest, extract_archive, latest_model, PROJECT_DIR
+from supportbot.escalation import Candidate, EscalationConfig, EscalationPolicy
+from supportbot.handoff import HandoffQueue, default_handoff_domain_responses, load_handoff_config
+from supportbot.handover import BotQueue, HandoffFlow
+from supportbot.kb.decision import clarification_buttons
+from supportbot.kb.decision import decide as decide_kb
+from supportbot.model import PROJECT_DIR, Manifest, extract_archive, latest_model
 from supportbot.nlu.parse import Parse
 from supportbot.project import load_project
-from supportbot.project.types import Button, Project, Response
+from supportbot.project.types import Project, Response
 from supportbot.stores import TrackerStore, open_tracker_store
 from supportbot.stores.locks import InProcessLockStore
 
@@ -58,7 +68,7 @@ class Turn:
     action: str
     reason: str
     handoff: HandoffInfo | None = None
-    kb: KBOutcome = KBOutcome()
+    kb: KBOutcome = field(default_factory=KBOutcome)
     debug: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -79,21 +89,33 @@ class Bot:
         self.manifest = manifest
         self.store = tracker_store or open_tracker_store(None)
         self.locks = InProcessLockStore()
-        self.responses: dict[str, Response] = {**BUILTIN_RESPONSES, **project.domain.responses}
+        self.responses: dict[str, Response] = {
+            **BUILTIN_RESPONSES, **default_handoff_domain_responses(), **project.domain.responses}
         self.policy = DialoguePolicy(project.rules, self.responses,
                                      project.config.nlu.out_of_scope_intent)
-        self._queue = queue
+        self.escalation = EscalationPolicy(EscalationConfig.from_mapping(
+            project.config.escalation, project.config.source))
+        self.queue = BotQueue(self, load_handoff_config(project.config.handoff,
+                                                        project.config.source), queue)
+        self.handoff = HandoffFlow(self, self.queue)
         self._payload_intents = (set(project.domain.intents) | set(project.nlu.intents())
                                  | {"affirm", "deny", "restart", "csat", "handoff_keep_waiting",
                                     "handoff_leave_message", "faq"})
-        self.escalation = None
         self.outbound: Callable[[str, Reply], None] | None = None
+        """Called with (conversation id, reply) for messages that do not answer a `handle` call:
+        agent messages, "agent joined", the CSAT question. Channels set it; they may also poll the
+        conversation log."""
 
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, model: str | Path, *, tracker_store: TrackerStore | str | None = None,
-             queue: Any = None) -> "Bot":
-        """Load a model archive (or the newest one in a folder / its `models/` subfolder)."""
+             queue: HandoffQueue | str | None = None) -> Bot:
+        """Load a model archive (or the newest one in a folder / its `models/` subfolder).
+
+        `tracker_store`: a TrackerStore or url (`memory://` default, `sqlite:///file.db`);
+        `queue`: a HandoffQueue or url (default: config `handoff.backend`, else
+        `sqlite:///.supportbot/handoff.db`), opened on first use.
+        """
         from supportbot.kb.index import KBIndex
         from supportbot.nlu.entities import EntityExtractor
         from supportbot.nlu.pipeline import NluModel
@@ -185,14 +207,77 @@ class Bot:
 
     def _handle_locked(self, tracker: Tracker, add: Callable[[Event], None], text: str,
                        channel: str, metadata: dict[str, Any], customer_id: str) -> Turn:
+        cid = tracker.conversation_id
+        ticket = self.handoff.open_ticket(tracker)
+        if ticket is not None:
+            parse = self._quiet_parse(text, tracker)
+            add(UserMessage(text=text, parse=parse, channel=channel, metadata=metadata))
+            replies, action, reason = self.handoff.while_owned(ticket, tracker, parse, channel, add)
+            still_open = self.handoff.open_ticket(tracker)
+            return Turn(cid, tuple(replies), parse, action, reason,
+                        handoff=self.handoff.info(still_open or self.queue.backend.get(ticket.id)))
+        self.handoff.close_finished(tracker, add)
         parse = self.parse(text, previous_language=tracker.language)
         add(UserMessage(text=text, parse=parse, channel=channel, metadata=metadata))
+        csat = self.handoff.csat_answer(tracker, parse, channel, add)
+        if csat is not None:
+            return Turn(cid, tuple(csat), parse, "csat", "customer answered the CSAT question")
         self._fill_slots(tracker, parse, add)
         kb = self._search_kb(parse)
         plan = self.policy.decide(tracker, parse, kb)
+        decision = self.escalation.check(tracker, parse, self._candidate(plan, parse))
+        debug = {"escalation": decision.to_dict()}
+        if decision.handoff:
+            add(ActionExecuted(name="handoff", reason="; ".join(decision.codes)))
+            replies, opened = self.handoff.start(decision, tracker, parse, channel, customer_id,
+                                                 add)
+            why = "; ".join(r.explanation for r in decision.reasons)
+            return Turn(cid, tuple(replies), parse, "handoff", why,
+                        handoff=self.handoff.info(opened), kb=kb, debug=debug)
+        if decision.ask_confirmation:
+            add(ActionExecuted(name="handoff_confirm", reason="; ".join(decision.codes)))
+            reply = self._render_response("utter_handoff_confirm", tracker, parse.language,
+                                          channel, {})
+            why = "; ".join(r.explanation for r in decision.reasons)
+            replies: tuple[Reply, ...] = ()
+            if reply is not None:
+                add(BotReply(text=reply.text, buttons=_button_dicts(reply),
+                             template="utter_handoff_confirm", action="handoff_confirm",
+                             reason=why,
+                             data={"fallback": plan.is_fallback, **decision.confirmation_data()}))
+                replies = (reply,)
+            return Turn(cid, replies, parse, "handoff_confirm", why, kb=kb, debug=debug)
         replies = self._execute(plan, tracker, parse, kb, channel, add)
-        return Turn(tracker.conversation_id, tuple(replies), parse, plan.action, plan.reason,
-                    kb=kb)
+        return Turn(cid, tuple(replies), parse, plan.action, plan.reason, kb=kb, debug=debug)
+
+    def _quiet_parse(self, text: str, tracker: Tracker) -> Parse:
+        """Language and payload only: while a person owns the conversation, no NLU runs."""
+        from supportbot.nlu.langid import detect_language
+        from supportbot.nlu.payload import parse_payload
+
+        language = detect_language(text, self.project.config.nlu.languages,
+                                   default=tracker.language or self.project.config.language)
+        payload = parse_payload(text, intents=self._payload_intents)
+        if payload is not None:
+            return Parse(text=text, intent=payload.intent, confidence=1.0, language=language,
+                         entities=tuple(payload.entities), from_payload=True)
+        return Parse(text=text, intent="", confidence=0.0, language=language)
+
+    def _candidate(self, plan: Plan, parse: Parse) -> Candidate:
+        tags: tuple[str, ...] = ()
+        if plan.kb_entry and plan.kb_entry in self.kb:
+            tags = tuple(self.kb.entry(plan.kb_entry).tags)
+        return Candidate(action=plan.action, template=plan.template, text=None,
+                         intent=parse.intent, kb_entry=plan.kb_entry, kb_tags=tags,
+                         is_fallback=plan.is_fallback)
+
+    def _append(self, conversation_id: str, events: list[Event]) -> None:
+        with self.locks.lock(conversation_id):
+            self.store.append(conversation_id, events)
+
+    def _deliver(self, conversation_id: str, reply: Reply) -> None:
+        if self.outbound is not None:
+            self.outbound(conversation_id, reply)
 
     def _fill_slots(self, tracker: Tracker, parse: Parse, add: Callable[[Event], None]) -> None:
         from supportbot.nlu.entities import fill_slots
@@ -207,16 +292,14 @@ class Bot:
     def _search_kb(self, parse: Parse) -> KBOutcome:
         if parse.retrieval_key:
             key = parse.retrieval_key.split("/", 1)[1]
-            if self.kb.has_entry(key):
+            if key in self.kb:
                 return KBOutcome("answer", key, (key,), 1.0, ((key, 1.0),))
             return KBOutcome()
         if parse.from_payload or len(self.kb) == 0:
             return KBOutcome()
-        hits = self.kb.search(parse.text)
-        decision = self.kb.decide(hits)
-        scores = tuple((h.entry_id, round(float(h.score), 3)) for h in hits[:3])
-        top = float(hits[0].score) if hits else 0.0
-        return KBOutcome(decision.kind, decision.entry_id, tuple(decision.candidates), top, scores)
+        decision = decide_kb(self.kb.search(parse.text), self.project.config.kb)
+        return KBOutcome(decision.kind, decision.entry_id, decision.candidates, decision.score,
+                         decision.scores[:3])
 
     def _execute(self, plan: Plan, tracker: Tracker, parse: Parse, kb: KBOutcome, channel: str,
                  add: Callable[[Event], None]) -> list[Reply]:
@@ -227,9 +310,7 @@ class Bot:
             if reply is None:
                 continue
             replies.append(reply)
-            add(BotReply(text=reply.text,
-                         buttons=tuple({"title": b.title, "payload": b.payload}
-                                       for b in reply.buttons),
+            add(BotReply(text=reply.text, buttons=_button_dicts(reply),
                          template=template, action=plan.action, reason=plan.reason,
                          data={"fallback": plan.is_fallback}))
         return replies
@@ -243,22 +324,31 @@ class Bot:
         if step.startswith("clarify:"):
             ids = step[len("clarify:"):].split(",")
             intro, _ = self._render_step(CLARIFY_RESPONSE, tracker, language, channel)
-            buttons = tuple(self.kb.clarification_buttons(ids, language))
+            buttons = clarification_buttons(
+                {i: self.kb.entry(i) for i in ids if i in self.kb}, ids, language)
             return Reply(intro.text if intro else None, buttons), step
-        response = self.responses.get(step)
+        return self._render_response(step, tracker, language, channel, {}), step
+
+    def _render_response(self, name: str, tracker: Tracker, language: str, channel: str,
+                         values: dict[str, Any]) -> Reply | None:
+        """A variation of response `name` for this language/channel, not the last text sent."""
+        response = self.responses.get(name)
         if response is None:
-            log.warning("action %r is not a response; skipping it", step)
-            return None, None
-        slots = tracker.slots
+            log.warning("action %r is not a response; skipping it", name)
+            return None
+        slots = {**tracker.slots, **values}
         options = candidate_variations(response, channel=channel, language=language,
                                        default_language=self.project.config.language,
                                        slots=slots)
         if not options:
-            return None, None
-        sent = [r for r in tracker.bot_replies(session_only=False) if r.template == step]
+            return None
+        sent = [r for r in tracker.bot_replies(session_only=False) if r.template == name]
         last_text = tracker.latest_reply.text if tracker.latest_reply else None
-        variation = choose_variation(options, len(sent), last_text)
-        return render(variation, slots), step
+        return render(choose_variation(options, len(sent), last_text), slots)
+
+
+def _button_dicts(reply: Reply) -> tuple[dict[str, str], ...]:
+    return tuple({"title": b.title, "payload": b.payload} for b in reply.buttons)
 
 
 def _clean_text(text: str) -> str:

@@ -45,7 +45,7 @@ class Manifest:
         return json.dumps(self.__dict__, indent=2, ensure_ascii=False)
 
     @classmethod
-    def read(cls, folder: Path) -> "Manifest":
+    def read(cls, folder: Path) -> Manifest:
         path = folder / MANIFEST
         try:
             data = json.loads(path.read_text())

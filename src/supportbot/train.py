@@ -13,8 +13,15 @@ from tqdm import tqdm
 import supportbot
 from supportbot.embeddings import Encoder
 from supportbot.model import (
-    FORMAT_VERSION, MANIFEST, Manifest, copy_project_files, find_models, library_versions,
-    project_fingerprint, read_manifest_from_archive, write_archive,
+    FORMAT_VERSION,
+    MANIFEST,
+    Manifest,
+    copy_project_files,
+    find_models,
+    library_versions,
+    project_fingerprint,
+    read_manifest_from_archive,
+    write_archive,
 )
 from supportbot.project import load_project
 

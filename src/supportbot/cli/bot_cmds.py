@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,7 +16,7 @@ ProjectArg = Annotated[Path, typer.Argument(help="The bot project folder.")]
 @app.command()
 def train(
     project: ProjectArg = Path("."),
-    out: Annotated[Optional[Path], typer.Option("--out", help="Where to write the model "
+    out: Annotated[Path | None, typer.Option("--out", help="Where to write the model "
                                                 "archive (default: PROJECT/models).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Retrain even if nothing changed.")] = False,
 ) -> None:
@@ -54,8 +54,8 @@ def shell(
     model: Annotated[Path, typer.Option("--model", "-m", help="Model archive or folder.")] = Path("."),
     debug: Annotated[bool, typer.Option("--debug", help="Show intent, confidence, KB entry, "
                                         "escalation signals and the reason for each reply.")] = False,
-    conversation: Annotated[Optional[str], typer.Option(help="Conversation id.")] = None,
-    store: Annotated[Optional[str], typer.Option(help="Tracker store url "
+    conversation: Annotated[str | None, typer.Option(help="Conversation id.")] = None,
+    store: Annotated[str | None, typer.Option(help="Tracker store url "
                                                  "(default: in memory).")] = None,
 ) -> None:
     """Chat with the bot in the terminal. Type /quit to leave."""

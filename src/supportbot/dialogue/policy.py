@@ -2,8 +2,8 @@
 clarification > fallback."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from supportbot.dialogue.rules import best_rule
 from supportbot.dialogue.tracker import Tracker

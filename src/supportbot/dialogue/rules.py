@@ -2,8 +2,9 @@
 conversation; the actions after that intent are what the bot does."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from supportbot.dialogue.events import ActionExecuted, UserMessage
 from supportbot.dialogue.tracker import Tracker

@@ -1,11 +1,18 @@
 """A conversation's state, derived from its event log."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from supportbot.dialogue.events import (
-    BotReply, Event, HandoffEnded, HandoffRequested, SessionStarted, SlotSet, UserMessage,
+    BotReply,
+    Event,
+    HandoffEnded,
+    HandoffRequested,
+    SessionStarted,
+    SlotSet,
+    UserMessage,
 )
 
 

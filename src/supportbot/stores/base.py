@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from supportbot.dialogue.events import Event
 from supportbot.dialogue.tracker import Tracker

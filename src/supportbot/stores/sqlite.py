@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from supportbot.dialogue.events import Event, event_from_dict
 from supportbot.dialogue.tracker import Tracker

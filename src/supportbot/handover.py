@@ -1,0 +1,259 @@
+"""The bot's side of a human handoff: open tickets, stay silent while a person owns the
+conversation, relay agent messages, and take the conversation back (with a CSAT question)."""
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from supportbot.dialogue.events import AgentMessage, BotReply, Event, HandoffEnded, HandoffRequested
+from supportbot.dialogue.nlg import Reply
+from supportbot.errors import ConversationError, HandoffError
+from supportbot.handoff import (
+    HandoffConfig,
+    HandoffQueue,
+    Ticket,
+    closed_hours_message,
+    compute_metrics,
+    is_cancel_request,
+    open_queue,
+    queued_message,
+    resolve_queue_url,
+    ticket_request_from_tracker,
+)
+from supportbot.handoff.metrics import HandoffMetrics
+
+if TYPE_CHECKING:
+    from supportbot.bot import Bot, HandoffInfo
+    from supportbot.dialogue.tracker import Tracker
+    from supportbot.escalation import Decision
+    from supportbot.nlu.parse import Parse
+
+_CSAT_DIGIT = re.compile(r"^\s*([1-5])\s*(?:/\s*5)?\s*[.!]?\s*$")
+ASK_CSAT_ACTION = "ask_csat"
+WAITING_ACTION = "human_owned"
+
+
+def reply_event(reply: Reply, template: str, action: str, reason: str,
+                data: dict[str, Any] | None = None) -> BotReply:
+    return BotReply(text=reply.text,
+                    buttons=tuple({"title": b.title, "payload": b.payload} for b in reply.buttons),
+                    template=template, action=action, reason=reason, data=data or {})
+
+
+class BotQueue:
+    """`bot.queue`: the human queue as agents use it; keeps the conversation log in step."""
+
+    def __init__(self, bot: Bot, config: HandoffConfig, queue: HandoffQueue | str | None):
+        self.bot = bot
+        self.config = config
+        self._queue = queue if queue is not None and not isinstance(queue, str) else None
+        self._url = queue if isinstance(queue, str) else None
+
+    @property
+    def backend(self) -> HandoffQueue:
+        """The underlying queue, opened on first use."""
+        if self._queue is None:
+            self._queue = open_queue(resolve_queue_url(self._url, self.config), self.config)
+        return self._queue
+
+    # ------------------------------------------------------------------ agent operations
+    def list(self, status: str | None = None, queue: str | None = None) -> list[Ticket]:
+        return self.backend.list(status=status, queue=queue)
+
+    def stats(self) -> Any:
+        return self.backend.stats()
+
+    def claim(self, agent_id: str, ticket_id: str | None = None) -> Ticket | None:
+        """Give `agent_id` its best waiting ticket (or `ticket_id`); the customer is told."""
+        ticket = self.backend.claim(agent_id, ticket_id)
+        if ticket is not None:
+            name = self.backend.get_agent(agent_id).display_name
+            self._bot_says(ticket.conversation_id, "utter_handoff_agent_joined",
+                           {"agent_name": name}, action="handoff_agent_joined",
+                           reason=f"agent {agent_id} claimed ticket {ticket.id}")
+        return ticket
+
+    def send(self, ticket_id: str, agent_id: str, text: str) -> None:
+        """An agent's message to the customer, through the conversation's channel."""
+        if not text or not text.strip():
+            raise HandoffError("agent message is empty")
+        ticket = self.backend.get(ticket_id)
+        self.backend.agent_send(ticket_id, agent_id, text)
+        self.bot._append(ticket.conversation_id, [AgentMessage(agent_id=agent_id, text=text)])
+        self.bot._deliver(ticket.conversation_id, Reply(text))
+
+    def resolve(self, ticket_id: str, agent_id: str) -> Ticket:
+        """Close the ticket; the conversation returns to the bot, which asks for a 1-5 score."""
+        ticket = self.backend.resolve(ticket_id, agent_id)
+        self._end(ticket, "resolved")
+        return ticket
+
+    def return_to_bot(self, ticket_id: str, agent_id: str) -> Ticket:
+        ticket = self.backend.return_to_bot(ticket_id, agent_id)
+        self._end(ticket, "returned")
+        return ticket
+
+    def transfer(self, ticket_id: str, queue: str | None = None,
+                 agent_id: str | None = None) -> Ticket:
+        return self.backend.transfer(ticket_id, queue=queue, agent_id=agent_id)
+
+    def metrics(self, since: float | None = None) -> HandoffMetrics:
+        """Containment, escalations by reason, time to claim, handle time, CSAT."""
+        return compute_metrics(self.backend, total_conversations=self.bot.store.count(),
+                               since=since)
+
+    def check_timeouts(self) -> list[str]:
+        """Apologise to customers whose ticket waited longer than `claim_timeout` (once each);
+        returns their conversation ids. Call it periodically (a server does)."""
+        now = time.time()
+        told: list[str] = []
+        for ticket in self.backend.list(status="waiting"):
+            if now - ticket.created_at < self.config.claim_timeout:
+                continue
+            tracker = self.bot.store.load(ticket.conversation_id)
+            if any(r.template == "utter_handoff_timeout" and r.data.get("ticket_id") == ticket.id
+                   for r in tracker.bot_replies(session_only=False)):
+                continue
+            self._bot_says(ticket.conversation_id, "utter_handoff_timeout", {},
+                           action="handoff_timeout",
+                           reason=f"ticket {ticket.id} unclaimed for "
+                                  f"{int(now - ticket.created_at)} s",
+                           data={"ticket_id": ticket.id})
+            told.append(ticket.conversation_id)
+        return told
+
+    # ------------------------------------------------------------------ internals
+    def _end(self, ticket: Ticket, outcome: str) -> None:
+        events: list[Event] = [HandoffEnded(ticket_id=ticket.id, outcome=outcome)]
+        self.bot._append(ticket.conversation_id, events)
+        self._bot_says(ticket.conversation_id, "utter_handoff_resolved", {},
+                       action="handoff_ended", reason=f"ticket {ticket.id} {outcome}")
+        if outcome == "resolved" and self.config.ask_csat:
+            self._bot_says(ticket.conversation_id, "utter_ask_csat", {}, action=ASK_CSAT_ACTION,
+                           reason=f"asking for a score for ticket {ticket.id}",
+                           data={"ticket_id": ticket.id})
+
+    def _bot_says(self, conversation_id: str, response: str, values: dict[str, Any], *,
+                  action: str, reason: str, data: dict[str, Any] | None = None) -> None:
+        with self.bot.locks.lock(conversation_id):
+            tracker = self.bot.store.load(conversation_id)
+            reply = self.bot._render_response(response, tracker, tracker.language or
+                                              self.bot.project.config.language, "default", values)
+            if reply is None:
+                return
+            self.bot.store.append(conversation_id,
+                                  [reply_event(reply, response, action, reason, data)])
+        self.bot._deliver(conversation_id, reply)
+
+
+class HandoffFlow:
+    """What `Bot.handle` does around handoffs."""
+
+    def __init__(self, bot: Bot, queue: BotQueue):
+        self.bot = bot
+        self.queue = queue
+
+    def open_ticket(self, tracker: Tracker) -> Ticket | None:
+        ticket_id = tracker.open_ticket_id
+        if ticket_id is None:
+            return None
+        try:
+            ticket = self.queue.backend.get(ticket_id)
+        except HandoffError:
+            return None
+        return ticket if ticket.is_open else None
+
+    def close_finished(self, tracker: Tracker, add: Callable[[Event], None]) -> None:
+        """The log says a ticket is open but the queue has closed it (e.g. from another process)."""
+        ticket_id = tracker.open_ticket_id
+        if ticket_id is None:
+            return
+        try:
+            ticket = self.queue.backend.get(ticket_id)
+        except HandoffError:
+            add(HandoffEnded(ticket_id=ticket_id, outcome="lost"))
+            return
+        if not ticket.is_open:
+            add(HandoffEnded(ticket_id=ticket_id, outcome=str(ticket.status)))
+
+    def while_owned(self, ticket: Ticket, tracker: Tracker, parse: Parse, channel: str,
+                    add: Callable[[Event], None]) -> tuple[list[Reply], str, str]:
+        """A customer message while a person owns the conversation: bot stays quiet."""
+        status = str(ticket.status)
+        if status == "waiting" and is_cancel_request(parse.text):
+            self.queue.backend.cancel(ticket.id)
+            add(HandoffEnded(ticket_id=ticket.id, outcome="cancelled"))
+            reply = self._say("utter_handoff_cancelled", {}, tracker, parse.language, channel,
+                              "handoff_cancelled", "customer stopped waiting", add)
+            return [reply] if reply else [], "handoff_cancelled", "customer stopped waiting"
+        self.queue.backend.add_customer_message(ticket.id, parse.text)
+        if status == "waiting" and parse.intent == "handoff_keep_waiting" and parse.from_payload:
+            position = self.queue.backend.position(ticket.id)
+            wait = self.queue.backend.estimated_wait(ticket.queue, position)
+            name, values = queued_message(position, wait)
+            reply = self._say(name, values, tracker, parse.language, channel, "handoff_waiting",
+                              "customer keeps waiting", add)
+            return [reply] if reply else [], "handoff_waiting", "customer keeps waiting"
+        return [], WAITING_ACTION, f"ticket {ticket.id} is {status}; message added to it"
+
+    def start(self, decision: Decision, tracker: Tracker, parse: Parse, channel: str,
+              customer_id: str, add: Callable[[Event], None]) -> tuple[list[Reply], Ticket]:
+        request = ticket_request_from_tracker(
+            tracker, decision.reason_dicts(), queue=decision.queue, priority=decision.priority,
+            channel=channel, customer_id=customer_id, language=parse.language)
+        ticket = self.queue.backend.enqueue(request)
+        add(HandoffRequested(ticket_id=ticket.id, reasons=decision.reason_dicts(),
+                             queue=ticket.queue, priority=ticket.priority))
+        hours = self.queue.config.hours()
+        if not hours.is_open():
+            name, values = closed_hours_message(hours, parse.language)
+        else:
+            position = self.queue.backend.position(ticket.id)
+            name, values = queued_message(position,
+                                          self.queue.backend.estimated_wait(ticket.queue, position))
+        why = "; ".join(r["explanation"] for r in decision.reason_dicts())
+        reply = self._say(name, values, tracker, parse.language, channel, "handoff", why, add,
+                          {"ticket_id": ticket.id})
+        return ([reply] if reply else []), ticket
+
+    def csat_answer(self, tracker: Tracker, parse: Parse, channel: str,
+                    add: Callable[[Event], None]) -> list[Reply] | None:
+        """A 1-5 score right after the bot asked for one: store it on the ticket."""
+        last = tracker.latest_reply
+        if last is None or last.action != ASK_CSAT_ACTION:
+            return None
+        score: int | None = None
+        if parse.from_payload and parse.intent == "csat":
+            values = [e.value for e in parse.entities if e.entity == "score"]
+            score = int(values[0]) if values and str(values[0]).isdigit() else None
+        else:
+            match = _CSAT_DIGIT.match(parse.text)
+            score = int(match.group(1)) if match else None
+        if score is None or not 1 <= score <= 5:
+            return None
+        self.queue.backend.set_csat(last.data["ticket_id"], score)
+        reply = self._say("utter_csat_thanks", {}, tracker, parse.language, channel, "csat",
+                          f"customer rated the help {score}/5", add)
+        return [reply] if reply else []
+
+    def info(self, ticket: Ticket) -> HandoffInfo:
+        from supportbot.bot import HandoffInfo
+
+        position = self.queue.backend.position(ticket.id) if str(ticket.status) == "waiting" else None
+        wait = (self.queue.backend.estimated_wait(ticket.queue, position)
+                if position is not None else None)
+        return HandoffInfo(ticket_id=ticket.id, status=str(ticket.status), queue=ticket.queue,
+                           priority=ticket.priority,
+                           reasons=tuple(r.to_dict() for r in ticket.reasons),
+                           position=position, estimated_wait_seconds=wait)
+
+    def _say(self, name: str, values: dict[str, Any], tracker: Tracker, language: str,
+             channel: str, action: str, reason: str, add: Callable[[Event], None],
+             data: dict[str, Any] | None = None) -> Reply | None:
+        reply = self.bot._render_response(name, tracker, language, channel, values)
+        if reply is None:
+            raise ConversationError(f"response {name!r} is not defined")
+        add(reply_event(reply, name, action, reason, data))
+        return reply
