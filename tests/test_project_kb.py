@@ -38,7 +38,7 @@ def test_full_entry_and_short_entry(tmp_path):
           tags: [delivery, money]
           url: https://shop.example/help/delivery
         - id: returns
-          questions: [Can I return an item?]
+          questions: ["Can I return an item?"]
           answer:
             text: Within 30 days.
             buttons:
@@ -62,7 +62,7 @@ def test_full_entry_and_short_entry(tmp_path):
 
 def test_kb_may_stand_in_any_data_file_next_to_other_keys(tmp_path):
     root = write(tmp_path, {**BASE, "data/nlu.yml": BASE["data/nlu.yml"] +
-                            "kb:\n- id: a\n  questions: [q?]\n  answer: yes\n"})
+                            "kb:\n- id: a\n  questions: ['q?']\n  answer: yes\n"})
     assert [e.id for e in load_project(root).kb] == ["a"]
 
 
@@ -70,29 +70,29 @@ def test_kb_problems_are_errors_with_lines(tmp_path):
     root = with_kb(tmp_path, """\
         kb:
         - id: empty_answer
-          questions: [What?]
+          questions: ["What?"]
           answer: "  "
         - id: no_questions
           answer: Something.
-        - questions: [Who?]
+        - questions: ["Who?"]
           answer: Nobody.
         - id: dup
-          questions: [One?]
+          questions: ["One?"]
           answer: One.
         - id: dup
-          questions: [Two?]
+          questions: ["Two?"]
           answer: Two.
         - id: typo
-          questons: [Three?]
+          questons: ["Three?"]
           answer: Three.
         - id: bad_lang
-          questions: [Four?]
+          questions: ["Four?"]
           answer:
             text: Four.
             languages:
               Russian: Четыре.
         - id: text_missing
-          questions: [Five?]
+          questions: ["Five?"]
           answer: {buttons: []}
         """)
     problems = [p for p in validate_project(root) if p.severity == "error"]
@@ -120,10 +120,10 @@ def test_question_under_two_entries_and_unknown_translation_language_warn(tmp_pa
     root = with_kb(tmp_path, """\
         kb:
         - id: a
-          questions: [Where is my parcel?]
+          questions: ["Where is my parcel?"]
           answer: A.
         - id: b
-          questions: [where is my  parcel?]
+          questions: ["where is my  parcel?"]
           answer:
             text: B.
             languages: {de: Bee.}
@@ -134,7 +134,7 @@ def test_question_under_two_entries_and_unknown_translation_language_warn(tmp_pa
 
 
 def test_kb_id_shared_by_a_file_entry_and_a_retrieval_intent_is_an_error(tmp_path):
-    root = with_kb(tmp_path, "kb:\n- id: hours\n  questions: [When open?]\n  answer: 8-20\n")
+    root = with_kb(tmp_path, "kb:\n- id: hours\n  questions: ['When open?']\n  answer: 8-20\n")
     write(root, {"data/faq.yml": """\
         nlu:
         - intent: faq/hours

@@ -282,7 +282,7 @@ def _check_slot_mappings(domain: Domain, names: _Names, report: Report) -> None:
                                    did_you_mean(intent, names.intents), code="unknown-intent")
             for cond in mapping.conditions:
                 loop = cond.get("active_loop")
-                if loop is not None and loop not in names.forms:
+                if isinstance(loop, str) and loop not in names.forms:
                     report.warning(f"slot {slot.name!r}: condition names unknown form "
                                    f"{loop!r}", slot.source, code="unknown-form")
 

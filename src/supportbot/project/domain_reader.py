@@ -302,6 +302,10 @@ def _read_mappings(slot: str, value: Any, parent: dict, ctx: FileContext
         for cond in conditions:
             ctx.check_keys(cond, ("active_loop", "requested_slot"),
                            f"a mapping condition of slot {slot!r}")
+            for key in ("active_loop", "requested_slot"):
+                if cond.get(key) is not None and not isinstance(cond[key], str):
+                    ctx.error(f"slot {slot!r}: condition `{key}` must be a name or null", cond,
+                              key, code="wrong-type")
         if kind == "custom":
             ctx.warning(f"slot {slot!r}: `custom` mapping (filled by action "
                         f"{item.get('action') or 'a custom action'}) is read but not executed",
