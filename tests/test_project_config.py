@@ -255,3 +255,9 @@ def test_the_escalation_module_checks_its_section(tmp_path, monkeypatch):
     root = with_config(tmp_path, "escalation:\n  no_such_setting: 1\n")
     errors = [p for p in validate_project(root) if p.severity == "error"]
     assert errors and all(p.file == "config.yml" for p in errors)
+
+
+def test_per_intent_threshold_for_an_unknown_intent_warns(tmp_path):
+    root = with_config(tmp_path, "nlu:\n  fallback:\n    per_intent:\n      gret: 0.3\n")
+    [w] = [w for w in load_project(root).warnings if w.code == "unknown-intent"]
+    assert (w.file, w.line) == ("config.yml", 4) and "did you mean 'greet'" in w.hint

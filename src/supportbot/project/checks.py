@@ -18,6 +18,7 @@ from supportbot.project.types import (
     Step,
     Story,
 )
+from supportbot.project.yamlio import line_of
 
 _SLOT_PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
 _PAYLOAD_INTENT = re.compile(r"^/([^{/\s]+(?:/[^{\s]+)?)")
@@ -55,6 +56,7 @@ def run_checks(parts: ProjectParts, report: Report, log: NotExecutedLog) -> None
     _check_slot_mappings(parts.domain, names, report)
     _check_responses(parts, names, report)
     _check_kb(parts, names, report)
+    _check_config_names(parts, names, report)
 
 
 class _Names:
@@ -343,3 +345,17 @@ def _check_kb(parts: ProjectParts, names: _Names, report: Report) -> None:
                                "`nlu.languages` of config.yml", entry.source,
                                f"add {lang!r} to `nlu.languages`", code="language")
 
+
+
+def _check_config_names(parts: ProjectParts, names: _Names, report: Report) -> None:
+    """Intents named in config.yml's `nlu:` section must exist (a typo would be ignored)."""
+    config = parts.config
+    nlu_raw = config.raw.get("nlu") if isinstance(config.raw, dict) else None
+    fallback_raw = nlu_raw.get("fallback") if isinstance(nlu_raw, dict) else None
+    per_intent_raw = fallback_raw.get("per_intent") if isinstance(fallback_raw, dict) else None
+    file = config.source.file
+    for intent in config.nlu.fallback.per_intent:
+        if intent not in names.intents:
+            report.warning(f"`nlu.fallback.per_intent` names intent {intent!r}, which is not "
+                           "defined", Source(file, line_of(per_intent_raw, intent)),
+                           did_you_mean(intent, names.intents), code="unknown-intent")
