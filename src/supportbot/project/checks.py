@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from supportbot.project.builtins import BUILTIN_INTENTS, LOOP_ACTIONS, builtin_actions
-from supportbot.project.context import NotExecutedLog, Report, did_you_mean
+from supportbot.project.context import Report, did_you_mean
 from supportbot.project.types import (
     Button,
     Config,
@@ -39,7 +39,7 @@ class ProjectParts:
     form_sources: dict[str, Source] = field(default_factory=dict)
 
 
-def run_checks(parts: ProjectParts, report: Report, log: NotExecutedLog) -> None:
+def run_checks(parts: ProjectParts, report: Report) -> None:
     """Run every cross-reference check, adding problems to `report`."""
     names = _Names(parts)
     _check_examples(parts.nlu, report)
@@ -51,8 +51,8 @@ def run_checks(parts: ProjectParts, report: Report, log: NotExecutedLog) -> None
     _check_duplicate_names([(r.name, r.source) for r in parts.rules], "rule", report)
     for story in parts.stories:
         _check_steps(story.steps, f"story {story.name!r}", names, report)
-    _check_domain_actions(parts, names, report, log)
-    _check_forms(parts, names, report, log)
+    _check_domain_actions(parts, names, report)
+    _check_forms(parts, names, report)
     _check_slot_mappings(parts.domain, names, report)
     _check_responses(parts, names, report)
     _check_kb(parts, names, report)
@@ -237,8 +237,7 @@ def _check_duplicate_names(items: list[tuple[str, Source]], kind: str, report: R
 
 
 # ------------------------------------------------------------------ domain
-def _check_domain_actions(parts: ProjectParts, names: _Names, report: Report,
-                          log: NotExecutedLog) -> None:
+def _check_domain_actions(parts: ProjectParts, names: _Names, report: Report) -> None:
     sources = parts.action_sources
     for name in parts.domain.actions:
         if name.startswith("utter_") and name not in names.responses_or_retrieval:
@@ -253,8 +252,7 @@ def _check_domain_actions(parts: ProjectParts, names: _Names, report: Report,
                            code="not-executed")
 
 
-def _check_forms(parts: ProjectParts, names: _Names, report: Report,
-                 log: NotExecutedLog) -> None:
+def _check_forms(parts: ProjectParts, names: _Names, report: Report) -> None:
     for name, spec in parts.domain.forms.items():
         source = parts.form_sources.get(name) or Source("<domain>")
         report.warning(f"form {name!r} is read but not executed", source,

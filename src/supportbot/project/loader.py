@@ -160,7 +160,7 @@ def _load(root: Path) -> tuple[Project | None, Report]:
                          stories=tuple(stories), kb=tuple(kb),
                          has_domain_file=bool(domain_paths), action_sources=domain.actions,
                          form_sources=domain.form_sources)
-    run_checks(parts, report, log)
+    run_checks(parts, report)
     if not nlu_data.examples and not kb and not rules:
         report.error("the project has no NLU examples, rules or KB entries", None,
                      "add data/nlu.yml with intents and examples, or data/kb/*.yml",
