@@ -1,10 +1,37 @@
-"""supportbot: rule-and-retrieval customer-service chatbots with a human handoff queue."""
+"""supportbot: rule-and-retrieval customer-service chatbots with a human handoff queue.
+
+    import supportbot
+    model = supportbot.train("path/to/project")
+    bot = supportbot.Bot.load(model)
+    turn = bot.handle("conversation-1", "where is my parcel?")
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from supportbot.errors import (
     ConversationError, HandoffError, ModelError, Problem, ProjectError, SupportbotError,
 )
 
+if TYPE_CHECKING:
+    from supportbot.bot import Bot, Turn
+    from supportbot.project import load_project
+    from supportbot.train import train
+
 __version__ = "0.1.0"
 __all__ = [
-    "ConversationError", "HandoffError", "ModelError", "Problem", "ProjectError",
-    "SupportbotError", "__version__",
+    "Bot", "ConversationError", "HandoffError", "ModelError", "Problem", "ProjectError",
+    "SupportbotError", "Turn", "__version__", "load_project", "train",
 ]
+
+_LAZY = {"Bot": "supportbot.bot", "Turn": "supportbot.bot", "train": "supportbot.train",
+         "load_project": "supportbot.project"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the heavy parts (torch, faiss) only when they are used."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'supportbot' has no attribute {name!r}")

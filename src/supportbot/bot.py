@@ -139,6 +139,13 @@ class Bot:
                  else open_tracker_store(tracker_store))
         return cls(project, nlu, kb, entities, manifest, store, queue)
 
+    def with_stores(self, *, tracker_store: TrackerStore | str | None = None,
+                    queue: HandoffQueue | str | None = None) -> Bot:
+        """A bot sharing this one's trained model but with its own conversation state."""
+        store = (tracker_store if isinstance(tracker_store, TrackerStore)
+                 else open_tracker_store(tracker_store))
+        return Bot(self.project, self.nlu, self.kb, self.entities, self.manifest, store, queue)
+
     # ------------------------------------------------------------------ understanding
     def parse(self, text: str, previous_language: str | None = None) -> Parse:
         """Understand one message: language, intent ranking, entities (no conversation state)."""

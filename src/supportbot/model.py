@@ -80,7 +80,12 @@ def copy_project_files(project: Project, dest: Path) -> None:
 def write_archive(staging: Path, out_dir: Path, fingerprint: str) -> Path:
     """Pack `staging` into out_dir/<time>-<fingerprint>.tar.gz atomically."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    name = time.strftime("%Y%m%d-%H%M%S") + f"-{fingerprint[:10]}.tar.gz"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    name = f"{stamp}-{fingerprint[:10]}.tar.gz"
+    n = 1
+    while (out_dir / name).exists():
+        n += 1
+        name = f"{stamp}.{n}-{fingerprint[:10]}.tar.gz"
     final = out_dir / name
     tmp = out_dir / (name + ".part")
     with tarfile.open(tmp, "w:gz") as tar:
