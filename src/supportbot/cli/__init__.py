@@ -11,7 +11,7 @@ from supportbot.errors import SupportbotError
 def main() -> None:
     """Entry point: no traceback ever reaches a user for an error we anticipated."""
     try:
-        app(standalone_mode=False)
+        sys.exit(app(standalone_mode=False) or 0)
     except SupportbotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

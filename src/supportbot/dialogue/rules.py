@@ -9,10 +9,9 @@ from typing import Any
 from supportbot.dialogue.events import ActionExecuted, UserMessage
 from supportbot.dialogue.tracker import Tracker
 from supportbot.nlu.parse import Parse
-from supportbot.project.types import Rule, Step
+from supportbot.project.types import MISSING, Rule, Step
 
 FALLBACK_INTENT = "nlu_fallback"
-_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ def _slots_hold(steps: Sequence[Step], slots: Mapping[str, Any]) -> bool:
         if step.kind == "slot_was_set":
             for name, value in step.slots:
                 current = slots.get(name)
-                if value is _MISSING or value == "__set__":
+                if value is MISSING:
                     if current is None:
                         return False
                 elif current != value:
