@@ -1,7 +1,9 @@
 """Sentence embeddings from an offline sentence-transformers model, with an on-disk cache.
 
 The model loads lazily: a fully cached batch never loads torch at all, which is what makes
-retraining after a one-line edit take seconds.
+retraining after a one-line edit take seconds. Mean-pooled BERT models (the default MiniLM) run on
+a lean direct forward pass (`supportbot.nlu.fastbert`, float16-stored weights, about 2x faster
+for one sentence); other models run through sentence-transformers.
 """
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import hashlib
 import importlib
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -87,24 +90,34 @@ class EmbeddingCache:
 
 
 class Encoder:
-    """Encodes texts into L2-normalised float32 vectors."""
+    """Encodes texts into L2-normalised float32 vectors.
+
+    `threads` is the torch thread count for single texts (serving); encoding many uncached texts
+    at once (training) uses `batch_threads` (default: every CPU this process may use).
+    `fast=False` forces the plain sentence-transformers path.
+    """
 
     def __init__(self, model: str = DEFAULT_MODEL, cache_dir: Path | None = None,
-                 threads: int = 1):
+                 threads: int = 1, batch_threads: int | None = None, fast: bool = True):
         self.model_name = model
         self.model_path = resolve_model_path(model)
         self.threads = threads
+        self.batch_threads = batch_threads or _available_cpus()
         self._model = None
+        self._fast = None
         self._model_lock = threading.Lock()
-        folder = (cache_dir or default_cache_dir()) / "embeddings" / _model_key(self.model_path)
+        self.use_fast = fast and _fastbert().supports(self.model_path)
+        variant = "fastbert" if self.use_fast else "st"
+        folder = (cache_dir or default_cache_dir()) / "embeddings" / (
+            _model_key(self.model_path) + "-" + variant)
         self.cache = EmbeddingCache(folder)
 
     @property
     def model(self):
+        """The sentence-transformers model (loaded on first use)."""
         with self._model_lock:
             if self._model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                _offline()
                 import torch
                 from sentence_transformers import SentenceTransformer
 
@@ -113,7 +126,23 @@ class Encoder:
             return self._model
 
     @property
+    def fast_model(self):
+        """The direct BERT forward pass (loaded on first use); None when not supported."""
+        if not self.use_fast:
+            return None
+        with self._model_lock:
+            if self._fast is None:
+                _offline()
+                import torch
+
+                torch.set_num_threads(self.threads)
+                self._fast = _fastbert().FastBertEncoder(self.model_path)
+            return self._fast
+
+    @property
     def dim(self) -> int:
+        if self.use_fast:
+            return self.fast_model.dim
         return int(self.model.get_sentence_embedding_dimension())
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False,
@@ -127,9 +156,7 @@ class Encoder:
             for i in missing:
                 uniq.setdefault(keys[i], i)
             order = list(uniq.values())
-            vecs = self.model.encode([texts[i] for i in order], batch_size=batch_size,
-                                     show_progress_bar=progress, convert_to_numpy=True,
-                                     normalize_embeddings=True).astype(np.float32)
+            vecs = self._encode_uncached([texts[i] for i in order], batch_size, progress)
             by_key = {keys[i]: vecs[j] for j, i in enumerate(order)}
             if use_cache:
                 self.cache.add(list(by_key), np.stack(list(by_key.values())))
@@ -138,6 +165,56 @@ class Encoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack(out).astype(np.float32)  # type: ignore[arg-type]
+
+    def _encode_uncached(self, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
+        threads = self.batch_threads if len(texts) > 8 else self.threads
+        fast = self.fast_model
+        with _torch_threads(threads):
+            if fast is not None:
+                if not progress or len(texts) <= batch_size:
+                    return fast.encode(texts, batch_size=batch_size)
+                from tqdm import tqdm
+
+                step = batch_size * 8
+                parts = [fast.encode(texts[i:i + step], batch_size=batch_size)
+                         for i in tqdm(range(0, len(texts), step), desc="embedding", unit="chunk")]
+                return np.concatenate(parts)
+            return self.model.encode(texts, batch_size=batch_size, show_progress_bar=progress,
+                                     convert_to_numpy=True,
+                                     normalize_embeddings=True).astype(np.float32)
+
+
+def _fastbert():
+    from supportbot.nlu import fastbert
+
+    return fastbert
+
+
+def _offline() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _available_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@contextmanager
+def _torch_threads(n: int):
+    """Run a block with `n` torch threads, then restore the previous count."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n != before:
+            torch.set_num_threads(before)
 
 
 def _model_key(path: Path) -> str:

@@ -1,0 +1,337 @@
+"""The trained intent classifier: features -> calibrated ranking -> fallback decision.
+
+Training (`NluModel.train`):
+1. featurize: sentence embeddings (cached by text hash) + word and char_wb tf-idf;
+2. cross-validate: stratified folds give out-of-fold logits for every example (or, after a
+   small data change, the previous training's out-of-fold logits are reused, see trainstate);
+3. fit the final multinomial logistic regression on all examples;
+4. calibrate: one softmax temperature fitted on the out-of-fold logits;
+5. fallback threshold: from the config, or tuned on the calibrated out-of-fold probabilities.
+
+Retrieval intents (`faq/<key>`) are classified as their base intent (`faq`); the
+out-of-scope intent is an ordinary class whose prediction means fallback (`out_of_scope`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from supportbot.errors import ModelError
+from supportbot.nlu import cv
+from supportbot.nlu.classifier import LinearWeights, fit_logistic, fit_temperature, softmax
+from supportbot.nlu.fallback import DEFAULT_THRESHOLD, FallbackPolicy, tune_threshold
+from supportbot.nlu.features import BlockWeights, FeatureSpace
+from supportbot.nlu.parse import IntentScore
+from supportbot.nlu.trainstate import TrainState
+from supportbot.project.types import Example, NluSettings
+
+if TYPE_CHECKING:
+    from supportbot.embeddings import Encoder
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+C = 10.0  # inverse L2 strength, scikit-learn's convention (penalty 1 / (C * n) on the mean loss)
+BLOCK_WEIGHTS = BlockWeights(dense=1.0, word=0.7, char=0.7)
+MAX_ITER = 300
+TOL = 1e-3
+REUSE_MAX_CHANGED = 0.01  # reuse out-of-fold scores when at most 1% of the examples changed
+
+
+@dataclass(frozen=True)
+class ClassifierResult:
+    """The classifier's reading of one text."""
+
+    text: str
+    intent: str  # top-ranked intent (may be the out-of-scope intent)
+    confidence: float
+    ranking: tuple[IntentScore, ...]  # every intent, best first; confidences sum to 1
+    fallback: bool
+    fallback_reason: str | None  # low_confidence | ambiguous | out_of_scope | None
+
+
+class NluModel:
+    """Intent classifier with calibrated confidences and Rasa-style fallback."""
+
+    def __init__(self, space: FeatureSpace, weights: LinearWeights, intents: list[str],
+                 temperature: float, policy: FallbackPolicy, report: dict[str, Any],
+                 embedding_model: str | None):
+        self.space = space
+        self.weights = weights
+        self.intents = list(intents)
+        self.temperature = float(temperature)
+        self.policy = policy
+        self.report = report
+        self.embedding_model = embedding_model
+
+    @property
+    def threshold(self) -> float:
+        return self.policy.threshold
+
+    # ------------------------------------------------------------------ training
+    @classmethod
+    def train(cls, examples: Sequence[Example], settings: NluSettings,
+              encoder: Encoder | None = None, progress: bool = False,
+              cache_dir: Path | None = None, reuse: bool = True) -> NluModel:
+        """Train on `examples`. `cache_dir` holds the state that speeds up the next training
+        (default: beside the embedding cache); `reuse=False` forces a full cross-validation."""
+        started = time.perf_counter()
+        if not examples:
+            raise ModelError("no NLU training examples: add at least one intent with examples "
+                             "to the NLU data (e.g. data/nlu.yml) before training")
+        # a canonical order: the model does not depend on how the training files are arranged
+        pairs = sorted((ex.base_intent, ex.text) for ex in examples)
+        texts = [text for _, text in pairs]
+        labels = [label for label, _ in pairs]
+        intents = sorted(set(labels))
+        index = {name: i for i, name in enumerate(intents)}
+        y = np.array([index[name] for name in labels], dtype=np.int64)
+        encoder = _encoder_for(settings, encoder)
+        space = FeatureSpace(tuple(settings.word_ngrams), tuple(settings.char_ngrams), encoder,
+                             BLOCK_WEIGHTS)
+        features = space.fit_transform(texts, progress=progress)
+        state_dir = _state_dir(settings, encoder, cache_dir)
+        state = TrainState.load(state_dir, encoder) if reuse else None
+        keys = [cv.example_key(t, name) for t, name in zip(texts, labels)]
+        report: dict[str, Any] = {"examples": len(texts), "intents": len(intents)}
+        oos = settings.out_of_scope_intent
+        oos_index = index.get(oos)
+
+        oof: np.ndarray | None = None
+        if len(intents) == 1:
+            weights = LinearWeights.zeros(space.dense_dim, features.sparse.shape[1], 1)
+            report.update(folds=0, note="one intent: every message gets it with confidence 1")
+        else:
+            init = None
+            if state is not None:
+                oof, init = _reused_oof(state, keys, texts, intents, space)
+            if oof is not None and init is not None and state is not None:
+                report.update(folds=0, cv_reused=True)
+                init = init.remap(state.space.sparse_terms, space.sparse_terms,
+                                  state.intents, intents)
+            else:
+                oof, fold_weights, k = _cross_validate(features, y, len(intents), texts,
+                                                       progress)
+                report.update(folds=k, cv_reused=False)
+                init = _mean_weights(fold_weights)
+            fit = _fit(features, y, len(intents), init)
+            weights = fit.weights
+            report["final_fit_iterations"] = fit.iterations
+        temperature = fit_temperature(oof, y) if oof is not None else 1.0
+
+        policy = _policy(settings, oof, y, intents, temperature, oos_index, report)
+        report.update(temperature=round(temperature, 4),
+                      train_seconds=round(time.perf_counter() - started, 3))
+        if oof is not None:
+            TrainState(space, weights, intents, keys, oof).save(state_dir)
+        return cls(space, weights, intents, temperature, policy, report,
+                   settings.embedding_model)
+
+    # ------------------------------------------------------------------ prediction
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated class probabilities, shape (len(texts), len(intents))."""
+        if not texts:
+            return np.zeros((0, len(self.intents)))
+        logits = self.weights.logits(self.space.transform(list(texts)))
+        return softmax(logits, self.temperature)
+
+    def predict(self, texts: list[str]) -> list[ClassifierResult]:
+        """Ranking, confidence and fallback decision for each text."""
+        probs = self.probabilities(texts)
+        results = []
+        for text, row in zip(texts, probs):
+            order = np.argsort(-row, kind="stable")
+            ranking = tuple(IntentScore(self.intents[i], float(row[i])) for i in order)
+            reason = self.policy.decide([(r.name, r.confidence) for r in ranking[:2]])
+            results.append(ClassifierResult(text, ranking[0].name, ranking[0].confidence,
+                                            ranking, reason is not None, reason))
+        return results
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, folder: Path) -> None:
+        """Write the model as JSON + `.npy` files (byte-identical for identical training)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.space.save(folder)
+        np.save(folder / "w_dense.npy", np.ascontiguousarray(self.weights.dense, np.float32))
+        np.save(folder / "w_sparse.npy", np.ascontiguousarray(self.weights.sparse, np.float32))
+        np.save(folder / "bias.npy", np.ascontiguousarray(self.weights.bias, np.float32))
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "intents": self.intents,
+            "temperature": self.temperature,
+            "threshold": self.policy.threshold,
+            "ambiguity_threshold": self.policy.ambiguity_threshold,
+            "per_intent": dict(self.policy.per_intent),
+            "out_of_scope_intent": self.policy.out_of_scope_intent,
+            "embedding_model": self.embedding_model,
+            "dense_dim": int(self.weights.dense.shape[0]),
+            "block_weights": vars(self.space.weights),
+            "report": {k: v for k, v in self.report.items() if k != "train_seconds"},
+        }
+        (folder / "nlu.json").write_text(json.dumps(meta, indent=1, sort_keys=True,
+                                                    ensure_ascii=False))
+
+    @classmethod
+    def load(cls, folder: Path, encoder: Encoder | None = None) -> NluModel:
+        """Load a saved model; `encoder` must use the model it was trained with."""
+        folder = Path(folder)
+        try:
+            meta = json.loads((folder / "nlu.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{folder / 'nlu.json'}: cannot read the NLU model ({exc}); "
+                             "retrain with `supportbot train`") from None
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ModelError(f"{folder / 'nlu.json'}: NLU model format "
+                             f"{meta.get('format_version')!r}, this supportbot reads "
+                             f"{FORMAT_VERSION}; retrain with `supportbot train`")
+        model_name = meta.get("embedding_model")
+        if model_name is None:
+            encoder = None
+        elif encoder is None:
+            from supportbot.embeddings import Encoder
+
+            encoder = Encoder(model_name)
+        try:
+            space = FeatureSpace.load(folder, encoder, BlockWeights(**meta["block_weights"]))
+            weights = LinearWeights(
+                np.load(folder / "w_dense.npy", allow_pickle=False),
+                np.load(folder / "w_sparse.npy", allow_pickle=False),
+                np.load(folder / "bias.npy", allow_pickle=False))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{folder}: NLU model files are missing or corrupt ({exc}); "
+                             "retrain with `supportbot train`") from None
+        n = len(meta["intents"])
+        sparse_dim = space.word.size + space.char.size
+        if weights.bias.shape != (n,) or weights.sparse.shape != (sparse_dim, n) \
+                or weights.dense.shape != (meta["dense_dim"], n):
+            raise ModelError(f"{folder}: NLU weight shapes do not match its vocabulary; "
+                             "retrain with `supportbot train`")
+        policy = FallbackPolicy(meta["threshold"], meta["ambiguity_threshold"],
+                                meta["per_intent"], meta["out_of_scope_intent"])
+        return cls(space, weights, meta["intents"], meta["temperature"], policy,
+                   meta.get("report", {}), model_name)
+
+
+# ---------------------------------------------------------------------- training steps
+def _encoder_for(settings: NluSettings, encoder: Encoder | None) -> Encoder | None:
+    if settings.embedding_model is None:
+        return None
+    if encoder is not None:
+        return encoder
+    from supportbot.embeddings import Encoder
+
+    return Encoder(settings.embedding_model)
+
+
+def _state_dir(settings: NluSettings, encoder: Encoder | None, cache_dir: Path | None) -> Path:
+    if cache_dir is None:
+        if encoder is not None:
+            cache_dir = encoder.cache.folder.parent.parent
+        else:
+            from supportbot.embeddings import default_cache_dir
+
+            cache_dir = default_cache_dir()
+    key = json.dumps({"model": settings.embedding_model, "word": list(settings.word_ngrams),
+                      "char": list(settings.char_ngrams), "weights": vars(BLOCK_WEIGHTS),
+                      "C": C, "format": FORMAT_VERSION}, sort_keys=True)
+    return Path(cache_dir) / "nlu-train" / hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+def _cross_validate(features, y: np.ndarray, n_classes: int, texts: Sequence[str],
+                    progress: bool) -> tuple[np.ndarray | None, list[LinearWeights], int]:
+    """Out-of-fold logits for every example, plus each fold's weights (None: too few data)."""
+    k = cv.fold_count(len(y), n_classes)
+    if k == 0:
+        return None, [], 0
+    oof = np.zeros((len(y), n_classes), dtype=np.float32)
+    folds = cv.assign_folds(texts, y, k)
+    fold_weights = []
+    from tqdm import tqdm
+
+    for fold in tqdm(range(k), desc="cross-validation", unit="fold", disable=not progress):
+        test = np.flatnonzero(folds == fold)
+        train = np.flatnonzero(folds != fold)
+        fit = _fit(features.rows(train), y[train], n_classes, None)
+        oof[test] = fit.weights.logits(features.rows(test))
+        fold_weights.append(fit.weights)
+    return oof, fold_weights, k
+
+
+def _fit(features, y: np.ndarray, n_classes: int, init: LinearWeights | None):
+    """One logistic-regression fit with balanced class weights (rare intents count as much)."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    sample_weight = (len(y) / (np.count_nonzero(counts) * counts))[y]
+    return fit_logistic(features, y, n_classes, 1.0 / (C * len(y)), sample_weight=sample_weight,
+                        init=init, max_iter=MAX_ITER, tol=TOL)
+
+
+def _mean_weights(weights: list[LinearWeights]) -> LinearWeights | None:
+    if not weights:
+        return None
+    return LinearWeights(np.mean([w.dense for w in weights], axis=0),
+                         np.mean([w.sparse for w in weights], axis=0),
+                         np.mean([w.bias for w in weights], axis=0))
+
+
+def _reused_oof(state: TrainState, keys: list[str], texts: list[str], intents: list[str],
+                space: FeatureSpace) -> tuple[np.ndarray | None, LinearWeights | None]:
+    """Out-of-fold logits from the previous training when the data barely changed."""
+    if state.intents != intents:
+        return None, None
+    old = {key: i for i, key in enumerate(state.keys)}
+    new_rows = [i for i, key in enumerate(keys) if key not in old]
+    current = set(keys)
+    removed = sum(1 for key in old if key not in current)
+    if len(new_rows) + removed > max(1, int(REUSE_MAX_CHANGED * len(keys))):
+        return None, None
+    oof = np.zeros((len(keys), len(intents)), dtype=np.float32)
+    for i, key in enumerate(keys):
+        if key in old:
+            oof[i] = state.oof[old[key]]
+    if new_rows:  # the previous final model never saw these examples
+        previous = state.space.transform([texts[i] for i in new_rows])
+        oof[new_rows] = state.weights.logits(previous)
+    return oof, state.weights
+
+
+def _policy(settings: NluSettings, oof: np.ndarray | None, y: np.ndarray, intents: list[str],
+            temperature: float, oos_index: int | None, report: dict[str, Any]) -> FallbackPolicy:
+    fb = settings.fallback
+    per_intent = {k: float(v) for k, v in dict(fb.per_intent).items()}
+    oos = settings.out_of_scope_intent
+    if oof is None:  # one intent or a handful of examples: nothing to tune on
+        if fb.threshold is not None:
+            threshold, source = float(fb.threshold), "config"
+        else:
+            threshold, source = DEFAULT_THRESHOLD, "default (too few examples to tune)"
+        report.update(threshold=threshold, threshold_source=source,
+                      ambiguity_threshold=fb.ambiguity_threshold)
+        return FallbackPolicy(threshold, fb.ambiguity_threshold, per_intent, oos)
+    probs = softmax(oof, temperature)
+    pred = probs.argmax(axis=1)
+    from sklearn.metrics import f1_score
+
+    report.update(cv_accuracy=round(float((pred == y).mean()), 4),
+                  cv_macro_f1=round(float(f1_score(y, pred, average="macro")), 4))
+    choice = tune_threshold(probs, y, intents, fb.ambiguity_threshold, per_intent, oos_index)
+    if fb.threshold is not None:
+        threshold, source = float(fb.threshold), "config"
+    else:
+        threshold, source = choice.threshold, "cross-validation"
+    report.update(threshold=threshold, threshold_source=source, criterion=choice.criterion,
+                  tuned_threshold=choice.threshold,
+                  cv_in_scope_accuracy_at_tuned=round(choice.in_scope_accuracy, 4),
+                  cv_fallback_rate_at_tuned=round(choice.fallback_rate, 4),
+                  cv_out_of_scope_recall_at_tuned=(None if choice.out_of_scope_recall is None
+                                                   else round(choice.out_of_scope_recall, 4)),
+                  ambiguity_threshold=fb.ambiguity_threshold)
+    return FallbackPolicy(threshold, fb.ambiguity_threshold, per_intent, oos)
