@@ -1,34 +1,44 @@
 """Turning per-entry similarity features into calibrated probabilities.
 
-Features of a candidate entry for a query (similarities are maxima over the entry's phrasings):
+Similarity features of a candidate entry for a query (maxima over the entry's phrasings):
 
 * `dense`  cosine of sentence embeddings (absent when the index has no encoder),
 * `dense2` mean of the entry's two best cosines (= `dense` for one-question entries): an entry
   that several phrasings support is more likely right than one lucky phrasing,
 * `bm25`   normalised BM25 of the words (see `lexical.Bm25`),
-* `char`   character n-gram tf-idf cosine,
-* `margin` the entry's raw blend (`RAW_WEIGHTS`) minus the best raw blend of any *other* entry;
-  positive only for the leading candidate, and near zero when two entries look alike.
+* `char`   character n-gram tf-idf cosine.
 
-Two logistic heads map the features to probabilities:
+Two logistic heads turn them into probabilities:
 
-* **score** (all features): the probability that this entry is *the* right answer. Because it
-  sees the margin, it is low when another entry is about as close.
-* **relevance** (all but `margin`): the probability that the entry is right judging by its own
-  similarity alone; two near-duplicate entries both get a high relevance. Used to decide which
-  entries are worth offering in a "did you mean" question.
+* **relevance** (similarity features): the probability that the entry is right judging by its
+  own similarity alone; two near-duplicate entries both get a high relevance. Used to pick the
+  entries worth offering in a "did you mean" question.
+* **score** (similarity features + `margin`, the entry's relevance minus the best relevance of
+  any other candidate): the probability that this entry is *the* right answer; low when another
+  entry is about as relevant. `KBHit.score` is this value.
 
-Both are fitted on the knowledge base itself. Leave-one-phrasing-out: every phrasing (up to
-`MAX_FIT_QUERIES`) is searched against the index without it; its own entry's features are a
-positive example, the other leading candidates (`NEGATIVES_PER_QUERY`) negatives. Leave-one-entry-
-out: the same phrasing is searched again without any phrasing of its entry, so every candidate is
-a negative; these rows have weight `UNCOVERED_WEIGHT` (0.25, i.e. about one question in five is
-assumed not to be covered by the KB). The score therefore estimates *the probability that this
-entry is the right answer to a new phrasing, when about 20% of questions have no answer in the
-KB*. The fit is a maximum a posteriori logistic regression whose prior is centred on
-`DEFAULT_WEIGHTS`, so a small KB stays near the defaults; with fewer than `MIN_FIT_ENTRIES`
-entries with 2+ phrasings (or `MIN_FIT_POSITIVES` such phrasings) the defaults are used as they
-are.
+Both are fitted on the knowledge base itself, from three kinds of simulated questions (at most
+`MAX_FIT_QUERIES` phrasings, a seeded sample beyond that):
+
+* leave-one-phrasing-out (weight 1): a phrasing is searched against the index without it; its
+  own entry is the positive, the other leading candidates (`NEGATIVES_PER_QUERY`) negatives;
+* leave-one-entry-out (weight `UNCOVERED_WEIGHT` = 0.25): the same search without any phrasing
+  of its entry, so every candidate is wrong; about one question in five is assumed to have no
+  answer in the KB;
+* close paraphrases (weight `NEAR_WEIGHT` = 0.5): the phrasing with a quarter of its words
+  dropped, searched against the full index (users often ask nearly what the KB says).
+
+The score therefore estimates *the probability that this entry is the right answer to a new
+question*, under that mix. Each fit is a maximum a posteriori logistic regression with
+non-negative feature weights (a closer match never scores lower) and a Gaussian prior centred on
+the default weights (`PRIOR_PRECISION`), so a small KB stays near the defaults. Questions are
+also split by script: the default English embedding model is reliable for Latin-script
+questions and nearly blind for Cyrillic or Armenian ones. Latin-script questions get heads fitted
+from the defaults; all other scripts together get heads fitted from the defaults without dense
+weights; a single script with at least `MIN_FIT_POSITIVES` leave-one-out questions gets its own
+heads, pulled towards the non-Latin ones. With fewer than
+`MIN_FIT_ENTRIES` entries that have 2+ phrasings (or fewer than `MIN_FIT_POSITIVES` such
+phrasings) the defaults are used as they are.
 """
 from __future__ import annotations
 
@@ -39,10 +49,10 @@ from typing import Any
 import numpy as np
 
 PHRASING_FEATURES = ("dense", "bm25", "char")  # measured per phrasing, entry = max
-DENSE_FEATURES = ("dense", "dense2", "bm25", "char", "margin")
-LEXICAL_FEATURES = ("bm25", "char", "margin")
+DENSE_FEATURES = ("dense", "dense2", "bm25", "char")
+LEXICAL_FEATURES = ("bm25", "char")
 
-# Raw blend used for ranking candidates before calibration and for the `margin` feature.
+# Raw blend that pre-ranks candidates (matched question, calibration negatives).
 RAW_WEIGHTS: dict[bool, dict[str, float]] = {
     True: {"dense": 0.6, "bm25": 0.15, "char": 0.25},
     False: {"bm25": 0.4, "char": 0.6},
@@ -51,26 +61,67 @@ RAW_WEIGHTS: dict[bool, dict[str, float]] = {
 # Fixed logistic weights (intercept, per-feature weights) for KBs too small to fit, keyed by
 # "has dense features". Rounded from unregularised fits on CLINC150 and BANKING77 KBs of 5
 # phrasings per entry (benchmarks/bench_kb.py), kept non-negative and on the cautious side.
-DEFAULT_WEIGHTS: dict[bool, tuple[float, dict[str, float]]] = {
-    True: (-4.5, {"dense": 1.0, "dense2": 5.0, "bm25": 0.5, "char": 0.5, "margin": 11.0}),
-    False: (-2.2, {"bm25": 0.3, "char": 2.5, "margin": 7.5}),
-}
 DEFAULT_RELEVANCE_WEIGHTS: dict[bool, tuple[float, dict[str, float]]] = {
-    True: (-8.5, {"dense": 4.0, "dense2": 5.5, "bm25": 0.5, "char": 2.5}),
-    False: (-4.6, {"bm25": 0.3, "char": 7.5}),
+    True: (-8.5, {"dense": 7.0, "dense2": 3.0, "bm25": 0.5, "char": 4.0}),
+    False: (-5.5, {"bm25": 0.3, "char": 9.0}),
+}
+DEFAULT_SCORE_WEIGHTS: dict[bool, tuple[float, dict[str, float]]] = {
+    True: (-4.0, {"dense": 2.0, "dense2": 3.5, "bm25": 0.5, "char": 0.25, "margin": 7.0}),
+    False: (-2.2, {"bm25": 2.0, "char": 0.5, "margin": 6.0}),
 }
 
 MIN_FIT_ENTRIES = 5  # entries with 2+ phrasings needed to fit
-MIN_FIT_POSITIVES = 20  # leave-one-out queries whose entry keeps another phrasing
-MAX_FIT_QUERIES = 1000  # leave-one-out queries at most (a seeded sample beyond that)
-UNCOVERED_WEIGHT = 0.25  # weight of leave-one-entry-out rows (questions the KB lacks)
+MIN_FIT_POSITIVES = 20  # leave-one-out questions whose entry keeps another phrasing
+MAX_FIT_QUERIES = 1000  # phrasings used as simulated questions at most
+UNCOVERED_WEIGHT = 0.25  # weight of leave-one-entry-out searches (questions the KB lacks)
+NEAR_WEIGHT = 0.5  # weight of close-paraphrase searches (a phrasing with words dropped)
+NEAR_DROP = 0.25  # share of words dropped to make a close paraphrase
 NEGATIVES_PER_QUERY = 4  # other leading candidates used as negatives
-PRIOR_PRECISION = 0.3  # pull towards the default weights (1 / prior variance)
+PRIOR_PRECISION = 0.3  # pull towards the prior weights (1 / prior variance)
+NON_LATIN = "non-latin"  # heads for every script but Latin
 
 
 def feature_names(has_dense: bool) -> tuple[str, ...]:
-    """The calibration features, in column order, with or without dense embeddings."""
+    """The similarity features, in column order, with or without dense embeddings."""
     return DENSE_FEATURES if has_dense else LEXICAL_FEATURES
+
+
+def default_heads(has_dense: bool, script: str) -> Heads:
+    """The fixed heads. For non-Latin questions an index with dense features uses the
+    lexical-only weights with zero dense weights: the default embedding model is English and
+    nearly blind to Cyrillic and Armenian, while character n-grams carry them."""
+    names = feature_names(has_dense)
+    lexical = has_dense and script != "latin"
+    rel_intercept, rel = DEFAULT_RELEVANCE_WEIGHTS[not lexical and has_dense]
+    score_intercept, score = DEFAULT_SCORE_WEIGHTS[not lexical and has_dense]
+    return Heads(Logistic(names, tuple(rel.get(n, 0.0) for n in names), rel_intercept),
+                 Logistic((*names, "margin"), tuple(score.get(n, 0.0) for n in (*names, "margin")),
+                          score_intercept))
+
+
+def margins(relevance: np.ndarray) -> np.ndarray:
+    """Each candidate's relevance minus the best relevance among the *other* candidates
+    (minus 0 for a lone candidate)."""
+    if len(relevance) == 0:
+        return relevance.astype(np.float64)
+    top = int(np.argmax(relevance))
+    other = np.full(len(relevance), float(relevance[top]))
+    other[top] = float(np.max(np.delete(relevance, top))) if len(relevance) > 1 else 0.0
+    return relevance.astype(np.float64) - other
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One simulated search for calibration: the similarity features of every candidate, the
+    row of the right entry (-1: not reachable), its weight, kind (loo/uncovered/near), the
+    query's script and the raw blend that pre-ranks candidates."""
+
+    features: np.ndarray
+    right: int
+    weight: float
+    kind: str
+    script: str
+    raw: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -87,14 +138,9 @@ class Logistic:
         z = x[:, :len(self.weights)] @ np.asarray(self.weights, dtype=np.float64) + self.intercept
         return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
-    @classmethod
-    def from_defaults(cls, names: Sequence[str], default: tuple[float, dict[str, float]]
-                      ) -> Logistic:
-        intercept, weights = default
-        return cls(tuple(names), tuple(weights[n] for n in names), intercept)
-
     def refit(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray) -> Logistic:
-        """Maximum a posteriori fit with a Gaussian prior centred on these weights."""
+        """Maximum a posteriori fit with a Gaussian prior centred on these weights; feature
+        weights are kept non-negative so that a closer match never scores lower."""
         from scipy.optimize import minimize
 
         w0 = np.asarray((self.intercept, *self.weights), dtype=np.float64)
@@ -109,7 +155,8 @@ class Logistic:
             grad = xa.T @ (sample_weight * (p - yf)) + PRIOR_PRECISION * diff
             return nll + 0.5 * PRIOR_PRECISION * float(diff @ diff), grad
 
-        w = minimize(loss, w0, jac=True, method="L-BFGS-B").x
+        bounds = [(None, None)] + [(0.0, None)] * len(self.weights)  # more similar, never worse
+        w = minimize(loss, w0, jac=True, method="L-BFGS-B", bounds=bounds).x
         return Logistic(self.features, tuple(float(v) for v in w[1:]), float(w[0]))
 
     def to_json(self) -> dict[str, Any]:
@@ -123,69 +170,137 @@ class Logistic:
 
 
 @dataclass(frozen=True)
-class Calibrator:
-    """The score and relevance heads; `source` is "fitted" or "default"."""
+class Heads:
+    """The relevance head (similarity features) and the score head (+ margin)."""
 
-    score_head: Logistic
-    relevance_head: Logistic
-    source: str
+    relevance: Logistic
+    score: Logistic
+
+    def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(score, relevance) for the candidate rows of one search."""
+        relevance = self.relevance(features)
+        return self.score(np.column_stack([features, margins(relevance)])), relevance
+
+    def refit(self, trials: Sequence[Trial]) -> Heads:
+        """Both heads refitted on `trials`, with these heads as the prior."""
+        x, y, w = _rows(trials, [t.raw for t in trials], None)
+        relevance = self.relevance.refit(x, y, w)
+        rel = [relevance(t.features) for t in trials]
+        x, y, w = _rows(trials, rel, [margins(r) for r in rel])
+        return Heads(relevance, self.score.refit(x, y, w))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"relevance": self.relevance.to_json(), "score": self.score.to_json()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Heads:
+        return cls(Logistic.from_json(data["relevance"]), Logistic.from_json(data["score"]))
+
+
+def _rows(trials: Sequence[Trial], rank: Sequence[np.ndarray],
+          extra: Sequence[np.ndarray] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training rows: per trial the right entry and the best-ranked `NEGATIVES_PER_QUERY`
+    others (by `rank`), optionally with an extra column."""
+    xs, ys, ws = [], [], []
+    for i, trial in enumerate(trials):
+        others = np.array([j for j in np.argsort(-rank[i], kind="stable") if j != trial.right],
+                          dtype=np.int64)[:NEGATIVES_PER_QUERY]
+        take = np.concatenate([[trial.right], others]) if trial.right >= 0 else others
+        if not len(take):
+            continue
+        feats = trial.features[take]
+        if extra is not None:
+            feats = np.column_stack([feats, extra[i][take]])
+        xs.append(feats)
+        ys.append((take == trial.right).astype(np.float64))
+        ws.append(np.full(len(take), trial.weight))
+    return np.vstack(xs), np.concatenate(ys), np.concatenate(ws)
+
+
+@dataclass(frozen=True)
+class Calibrator:
+    """Calibration heads by the script of the question.
+
+    `pooled` serves Latin-script questions (and any script without heads of its own);
+    `by_script` may hold "non-latin" (every other script together) and heads for single
+    scripts (cyrillic, armenian, ...) with enough leave-one-out questions of their own.
+    `source` is "fitted" or "default"."""
+
+    pooled: Heads
+    by_script: Mapping[str, Heads] = field(default_factory=dict)
+    source: str = "default"
     stats: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def features(self) -> tuple[str, ...]:
-        return self.score_head.features
+        return self.pooled.relevance.features
+
+    def heads(self, script: str | None) -> Heads:
+        """The heads used for a question written in `script` (None = pooled)."""
+        if script in self.by_script:
+            return self.by_script[script]
+        if script and script != "latin" and NON_LATIN in self.by_script:
+            return self.by_script[NON_LATIN]
+        return self.pooled
 
     @classmethod
     def default(cls, has_dense: bool, reason: str = "") -> Calibrator:
-        names = feature_names(has_dense)
-        return cls(Logistic.from_defaults(names, DEFAULT_WEIGHTS[has_dense]),
-                   Logistic.from_defaults(names[:-1], DEFAULT_RELEVANCE_WEIGHTS[has_dense]),
-                   "default", {"reason": reason} if reason else {})
+        """Fixed weights; non-Latin questions ignore dense features (see `default_heads`)."""
+        return cls(default_heads(has_dense, "latin"),
+                   {NON_LATIN: default_heads(has_dense, NON_LATIN)}, "default",
+                   {"reason": reason} if reason else {})
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, groups: np.ndarray, has_dense: bool,
-            sample_weight: np.ndarray | None = None,
+    def fit(cls, trials: Sequence[Trial], has_dense: bool,
             stats: Mapping[str, Any] | None = None) -> Calibrator:
-        """Fit both heads on rows `x` (features), labels `y` (1 = right entry) and `groups`
-        (one id per search; used for the reported leave-one-out statistics)."""
-        prior = cls.default(has_dense)
-        sw = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, np.float64)
-        fitted = cls(prior.score_head.refit(x, y, sw), prior.relevance_head.refit(x, y, sw),
-                     "fitted")
-        return cls(fitted.score_head, fitted.relevance_head, "fitted",
-                   {**(stats or {}), **fitted.evaluate(x, y, groups)})
+        """Fit Latin-script heads (prior: the defaults), non-Latin heads (prior: the defaults
+        without dense weights) and per-script heads (prior: the non-Latin heads)."""
+        def positives(group: Sequence[Trial]) -> int:
+            return sum(t.kind == "loo" and t.right >= 0 for t in group)
 
-    def scores(self, x: np.ndarray) -> np.ndarray:
-        """Probability that each row's entry is the right answer."""
-        return self.score_head(x)
+        latin = [t for t in trials if t.script == "latin"]
+        others = [t for t in trials if t.script != "latin"]
+        pooled = default_heads(has_dense, "latin")
+        if positives(latin):
+            pooled = pooled.refit(latin)
+        non_latin = default_heads(has_dense, NON_LATIN)
+        if positives(others):
+            non_latin = non_latin.refit(others)
+        by_script = {NON_LATIN: non_latin}
+        scripts = sorted({t.script for t in others})
+        if len(scripts) > 1:
+            for script in scripts:
+                mine = [t for t in others if t.script == script]
+                if positives(mine) >= MIN_FIT_POSITIVES:
+                    by_script[script] = non_latin.refit(mine)
+        fitted = cls(pooled, by_script, "fitted")
+        return cls(pooled, by_script, "fitted", {**(stats or {}), **fitted.evaluate(trials)})
 
-    def relevance(self, x: np.ndarray) -> np.ndarray:
-        """Probability that each row's entry is right judging by its own similarity."""
-        return self.relevance_head(x)
-
-    def evaluate(self, x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict[str, float]:
-        """Leave-one-out top-1 accuracy, mean top score and Brier score of the top candidate
-        (over searches whose right entry was still in the index)."""
-        p = self.scores(x).astype(np.float64)
-        order = np.lexsort((-p, groups))
-        g = groups[order]
-        first = order[np.concatenate([[True], g[1:] != g[:-1]])]
-        ids, inverse = np.unique(groups, return_inverse=True)
-        has_positive = np.zeros(len(ids))
-        np.maximum.at(has_positive, inverse, y)
-        top = first[has_positive[inverse[first]] > 0]
-        if not len(top):
+    def evaluate(self, trials: Sequence[Trial]) -> dict[str, float]:
+        """Leave-one-phrasing-out top-1 accuracy, mean top score and Brier score of the top
+        candidate, over the searches whose right entry was still in the index."""
+        top_p, top_y = [], []
+        for trial in trials:
+            if trial.kind != "loo" or trial.right < 0:
+                continue
+            score, _ = self.heads(trial.script).predict(trial.features)
+            best = int(np.argmax(score))
+            top_p.append(float(score[best]))
+            top_y.append(float(best == trial.right))
+        if not top_p:
             return {"loo_queries": 0}
-        tp, ty = p[top], y[top].astype(np.float64)
-        return {"loo_queries": len(top), "loo_top1": round(float(ty.mean()), 4),
+        tp, ty = np.asarray(top_p), np.asarray(top_y)
+        return {"loo_queries": len(tp), "loo_top1": round(float(ty.mean()), 4),
                 "loo_mean_top_score": round(float(tp.mean()), 4),
                 "loo_brier_top": round(float(np.mean((tp - ty) ** 2)), 4)}
 
     def to_json(self) -> dict[str, Any]:
-        return {"source": self.source, "score": self.score_head.to_json(),
-                "relevance": self.relevance_head.to_json(), "stats": dict(self.stats)}
+        return {"source": self.source, "pooled": self.pooled.to_json(),
+                "by_script": {k: v.to_json() for k, v in self.by_script.items()},
+                "stats": dict(self.stats)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Calibrator:
-        return cls(Logistic.from_json(data["score"]), Logistic.from_json(data["relevance"]),
+        return cls(Heads.from_json(data["pooled"]),
+                   {k: Heads.from_json(v) for k, v in data["by_script"].items()},
                    str(data["source"]), dict(data.get("stats", {})))

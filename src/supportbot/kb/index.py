@@ -21,16 +21,20 @@ from supportbot.kb.calibration import (
     MAX_FIT_QUERIES,
     MIN_FIT_ENTRIES,
     MIN_FIT_POSITIVES,
-    NEGATIVES_PER_QUERY,
+    NEAR_DROP,
+    NEAR_WEIGHT,
     PHRASING_FEATURES,
     RAW_WEIGHTS,
     UNCOVERED_WEIGHT,
     Calibrator,
+    Trial,
     feature_names,
+    margins,
 )
 from supportbot.kb.dense import DenseIndex
 from supportbot.kb.lexical import Bm25, CharTfidf
 from supportbot.kb.serialize import entry_from_json, entry_to_json
+from supportbot.kb.text import script_of
 from supportbot.project.types import KBEntry, KBSettings
 
 if TYPE_CHECKING:
@@ -66,9 +70,9 @@ class KBHit:
 @dataclass
 class _Candidates:
     entries: np.ndarray  # entry positions
-    features: np.ndarray  # (m, n_features) in `feature_names` order
+    features: np.ndarray  # (m, n_features) similarity features in `feature_names` order
     best_phrasing: np.ndarray  # phrasing position per entry
-    raw: np.ndarray  # uncalibrated blend used for the margin
+    raw: np.ndarray  # uncalibrated blend that pre-ranks candidates
 
 
 class KBIndex:
@@ -96,7 +100,7 @@ class KBIndex:
         raw = RAW_WEIGHTS[dense is not None]
         base = [f for f in self._features if f in PHRASING_FEATURES]
         self._raw_weights = np.asarray([raw[f] for f in base])  # on per-phrasing features
-        self._raw_entry = np.asarray([raw.get(f, 0.0) for f in self._features[:-1]])
+        self._raw_entry = np.asarray([raw.get(f, 0.0) for f in self._features])
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -141,36 +145,34 @@ class KBIndex:
         if len(queries) > MAX_FIT_QUERIES:
             queries = np.sort(np.random.default_rng(0).choice(queries, MAX_FIT_QUERIES,
                                                                replace=False))
-        rows: list[np.ndarray] = []
-        labels: list[np.ndarray] = []
-        groups: list[np.ndarray] = []
-        weights: list[np.ndarray] = []
-        for q in queries:
+        near = _near_copies([self.phrasings[q] for q in queries]) if NEAR_WEIGHT > 0 else {}
+        near_vectors = None
+        if near and self.encoder is not None:
+            near_vectors = dict(zip(near, self.encoder.encode(list(near.values()))))
+        trials: list[Trial] = []
+        for i, q in enumerate(queries):
             own = int(self.phrasing_entry[q])
             qvec = vectors[q] if vectors is not None else None
             reachable = len(self._entry_phrasings[own]) > 1
-            trials = [(np.asarray([q]), own if reachable else None, 1.0, q)]
+            text = self.phrasings[q]
+            searches = [("loo", text, qvec, np.asarray([q]), own if reachable else None, 1.0)]
             if UNCOVERED_WEIGHT > 0 and reachable:
-                trials.append((self._entry_phrasings[own], None, UNCOVERED_WEIGHT, -1 - q))
-            for exclude, force, weight, group in trials:
-                cands = self._candidates(qvec, self.phrasings[q], exclude=exclude,
-                                         force_entry=force)
+                searches.append(("uncovered", text, qvec, self._entry_phrasings[own], None,
+                                 UNCOVERED_WEIGHT))
+            if i in near:
+                nvec = near_vectors[i] if near_vectors is not None else None
+                searches.append(("near", near[i], nvec, None, own, NEAR_WEIGHT))
+            for kind, text, qvec, exclude, force, weight in searches:
+                cands = self._candidates(qvec, text, exclude=exclude, force_entry=force)
                 if not len(cands.entries):
                     continue
-                is_own = cands.entries == own
-                others = np.flatnonzero(~is_own)
-                others = others[np.argsort(-cands.raw[others], kind="stable")]
-                take = np.concatenate([np.flatnonzero(is_own), others[:NEGATIVES_PER_QUERY]])
-                rows.append(cands.features[take])
-                labels.append(is_own[take].astype(np.int32))
-                groups.append(np.full(len(take), group))
-                weights.append(np.full(len(take), weight))
-        x, y = np.vstack(rows), np.concatenate(labels)
-        if y.min() == y.max():
-            return Calibrator.default(has_dense, "leave-one-out produced a single class")
-        stats = {"fit_queries": len(queries), "fit_rows": len(y)}
-        return Calibrator.fit(x, y, np.concatenate(groups), has_dense, np.concatenate(weights),
-                              stats)
+                right = np.flatnonzero(cands.entries == own)
+                trials.append(Trial(cands.features, int(right[0]) if len(right) else -1,
+                                    weight, kind, script_of(text), cands.raw))
+        if not any(t.right >= 0 for t in trials):
+            return Calibrator.default(has_dense, "no leave-one-out question found its entry")
+        stats = {"fit_queries": len(queries), "fit_searches": len(trials)}
+        return Calibrator.fit(trials, has_dense, stats)
 
     # ------------------------------------------------------------------ searching
     def _candidates(self, qvec: np.ndarray | None, text: str, exclude: np.ndarray | None = None,
@@ -216,12 +218,7 @@ class KBIndex:
         order = np.lexsort((-phr_raw, local))
         first = np.concatenate([[True], local[order][1:] != local[order][:-1]])
         best = phr[order[first]]
-        raw = feats @ self._raw_entry
-        top = int(np.argmax(raw))
-        other_best = np.full_like(raw, raw[top])
-        other_best[top] = np.max(np.delete(raw, top)) if len(raw) > 1 else 0.0
-        margin = raw - other_best
-        return _Candidates(owners, np.column_stack([feats, margin]), best, raw)
+        return _Candidates(owners, feats, best, feats @ self._raw_entry)
 
     def search(self, text: str, k: int = 5, vector: np.ndarray | None = None) -> list[KBHit]:
         """The `k` best entries for `text`, one hit per entry, highest score first.
@@ -235,13 +232,13 @@ class KBIndex:
         cands = self._candidates(vector, text)
         if not len(cands.entries):
             return []
-        scores = self.calibrator.scores(cands.features)
-        relevance = self.calibrator.relevance(cands.features)
+        scores, relevance = self.calibrator.heads(script_of(text)).predict(cands.features)
+        margin = margins(relevance)
         order = np.lexsort((-cands.raw, -scores))[:k]
-        names = self._features
         hits = []
         for j in order:
-            f = {name: round(float(v), 4) for name, v in zip(names, cands.features[j])}
+            f = {name: round(float(v), 4) for name, v in zip(self._features, cands.features[j])}
+            f["margin"] = round(float(margin[j]), 4)
             hits.append(KBHit(
                 entry_id=self.entries[cands.entries[j]].id,
                 score=float(scores[j]),
@@ -357,6 +354,21 @@ class KBIndex:
             calibrator=Calibrator.from_json(manifest["calibration"]),
             build_info=manifest.get("build_info", {}),
         )
+
+
+def _near_copies(texts: list[str]) -> dict[int, str]:
+    """Close paraphrases for calibration: each text of 3+ words with a quarter of its words
+    (at least one) dropped, seeded; keyed by position."""
+    rng = np.random.default_rng(1)
+    out = {}
+    for i, text in enumerate(texts):
+        tokens = text.split()
+        if len(tokens) < 3:
+            continue
+        drop = set(rng.choice(len(tokens), max(1, round(len(tokens) * NEAR_DROP)),
+                              replace=False).tolist())
+        out[i] = " ".join(t for j, t in enumerate(tokens) if j not in drop)
+    return out
 
 
 def _top2_mean(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
