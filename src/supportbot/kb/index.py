@@ -53,9 +53,10 @@ class KBHit:
 
     `score` (0..1) is the calibrated probability that this entry answers the query;
     `relevance` (0..1) the same judged by the entry's own similarity only, ignoring how close
-    other entries come (two near-duplicates both get a high relevance); `matched_question` is the entry's phrasing closest to the query; `dense` is its best
-    embedding cosine (0 without an encoder); `lexical` its best word/character similarity
-    (mean of normalised BM25 and char n-gram cosine); `features` are the calibration inputs.
+    other entries come (two near-duplicates both get a high relevance); `matched_question` is
+    the entry's phrasing closest to the query; `dense` is its best embedding cosine (0 without an
+    encoder); `lexical` the mean of its normalised BM25 and char n-gram cosine; `features` are
+    the calibration inputs (similarities and the relevance margin).
     """
 
     entry_id: str
@@ -124,10 +125,10 @@ class KBIndex:
         vectors = None
         if encoder is not None and phrasings:
             vectors = encoder.encode(phrasings)
-            dense = DenseIndex.build(vectors, approximate=len(phrasings) > settings.approximate_above)
-        has_dense = encoder is not None
+            approximate = len(phrasings) > settings.approximate_above
+            dense = DenseIndex.build(vectors, approximate=approximate)
         index = cls(entries, settings, encoder, phrasings, phrasing_entry, dense, bm25, char,
-                    Calibrator.default(has_dense), {})
+                    Calibrator.default(dense is not None), {})
         index.calibrator = index._fit_calibrator(vectors)
         index.build_info = {"build_seconds": round(time.perf_counter() - started, 3)}
         return index
@@ -184,7 +185,7 @@ class KBIndex:
         if exclude is not None and len(exclude):
             bm[exclude] = 0.0
             ch[exclude] = 0.0
-        pool: list[np.ndarray] = [_top_positive(bm, CANDIDATE_POOL), _top_positive(ch, CANDIDATE_POOL)]
+        pool = [_top_positive(bm, CANDIDATE_POOL), _top_positive(ch, CANDIDATE_POOL)]
         if self.dense is not None and qvec is not None and n:
             extra = 0 if exclude is None else len(exclude)
             _, ids = self.dense.search(qvec, CANDIDATE_POOL + extra)
@@ -192,13 +193,13 @@ class KBIndex:
             if extra:
                 ids = ids[~np.isin(ids, exclude)]
             pool.append(ids)
-        near = np.unique(self.phrasing_entry[np.concatenate(pool).astype(np.int64)])
+        nearby = np.unique(self.phrasing_entry[np.concatenate(pool).astype(np.int64)])
         if force_entry is not None:
-            near = np.union1d(near, [force_entry])
-        if not len(near):
+            nearby = np.union1d(nearby, [force_entry])
+        if not len(nearby):
             empty = np.zeros(0, dtype=np.int64)
             return _Candidates(empty, np.zeros((0, len(self._features))), empty, np.zeros(0))
-        phr = np.concatenate([self._entry_phrasings[e] for e in near])
+        phr = np.concatenate([self._entry_phrasings[e] for e in nearby])
         if exclude is not None and len(exclude):
             phr = phr[~np.isin(phr, exclude)]
         owners, local = np.unique(self.phrasing_entry[phr], return_inverse=True)
@@ -393,13 +394,15 @@ def _top_positive(scores: np.ndarray, n: int) -> np.ndarray:
 
 
 def _check_entries(entries: Sequence[KBEntry]) -> None:
+    """Duplicate ids and entries without questions, all reported at once with file:line."""
     problems: list[Problem] = []
     seen: dict[str, KBEntry] = {}
     for entry in entries:
         src = entry.source
         if entry.id in seen:
+            first = seen[entry.id].source
             problems.append(Problem(
-                "error", f"FAQ entry id {entry.id!r} is used twice (first at {seen[entry.id].source})",
+                "error", f"FAQ entry id {entry.id!r} is used twice (first at {first})",
                 src.file, src.line or None, "give every FAQ entry a unique id", "kb_duplicate_id"))
         seen.setdefault(entry.id, entry)
         if not any(q.strip() for q in entry.questions):
