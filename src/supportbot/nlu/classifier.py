@@ -130,7 +130,7 @@ def fit_logistic(features: Features, y: np.ndarray, n_classes: int, l2: float,
     return FitResult(LinearWeights.from_flat(x, dd, ds, n_classes), iterations, loss, converged)
 
 
-def _lbfgs(objective, x: np.ndarray, max_iter: int, tol: float, memory: int = 10,
+def _lbfgs(objective, x: np.ndarray, max_iter: int, tol: float, memory: int = 5,
            ftol: float = 1e-7) -> tuple[np.ndarray, int, float, bool]:
     """Plain L-BFGS with a backtracking Armijo line search (float32 vectors)."""
     f, g = objective(x)
@@ -204,7 +204,7 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray, lowest: float = 1.0) -> f
         return float(np.mean(lse - p[np.arange(len(y)), y]))
 
     lo, hi = np.log(lowest), np.log(max(20.0, lowest))
-    for _ in range(60):  # golden-section search on log T (NLL is unimodal in T)
+    for _ in range(30):  # golden-section search on log T (NLL is unimodal in T)
         m1 = hi - (hi - lo) / 1.618
         m2 = lo + (hi - lo) / 1.618
         if nll(m1) < nll(m2):

@@ -1,0 +1,48 @@
+"""The intent classifier with the real sentence encoder (all-MiniLM-L6-v2), on a handful of texts."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from supportbot.embeddings import Encoder
+from supportbot.nlu.pipeline import NluModel
+from supportbot.project.types import Example, NluSettings
+
+TEXTS = ["how do I reset my card PIN?", "Где моя карта?", "Ո՞րտեղ է իմ քարտը",
+         "what's the exchange rate for euros today?", "hi", ""]
+
+
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory) -> Encoder:
+    return Encoder(cache_dir=tmp_path_factory.mktemp("emb"))
+
+
+def test_fast_path_matches_sentence_transformers(encoder, tmp_path):
+    assert encoder.use_fast
+    reference = Encoder(cache_dir=tmp_path, fast=False)
+    fast = encoder.encode(TEXTS, use_cache=False)
+    single = np.vstack([encoder.encode([t], use_cache=False) for t in TEXTS])
+    slow = reference.encode(TEXTS, use_cache=False)
+    assert fast.shape == (len(TEXTS), 384) and fast.dtype == np.float32
+    assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+    assert (fast * slow).sum(axis=1).min() > 0.9999  # float16-stored weights, float32 math
+    assert (single * slow).sum(axis=1).min() > 0.9999  # unpadded single-text path
+
+
+def test_classifier_with_embeddings_generalises_to_paraphrases(encoder, tmp_path):
+    data = {
+        "card_arrival": ["when will my card arrive", "my new card has not come yet",
+                         "how long does card delivery take"],
+        "exchange_rate": ["what is the exchange rate", "how much is a dollar in euros",
+                          "currency conversion rates"],
+        "greet": ["hello", "hi there", "good morning"],
+    }
+    examples = [Example(t, intent) for intent, texts in data.items() for t in texts]
+    model = NluModel.train(examples, NluSettings(), encoder=encoder, cache_dir=tmp_path)
+    assert model.weights.dense.shape == (384, 3)
+    unseen = ["is my card in the post yet?", "convert pounds to yen", "hey!"]
+    assert [r.intent for r in model.predict(unseen)] == ["card_arrival", "exchange_rate",
+                                                         "greet"]
+    model.save(tmp_path / "nlu")
+    loaded = NluModel.load(tmp_path / "nlu", encoder=encoder)
+    assert np.allclose(loaded.probabilities(unseen), model.probabilities(unseen), atol=1e-6)
