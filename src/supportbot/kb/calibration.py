@@ -72,7 +72,7 @@ DEFAULT_SCORE_WEIGHTS: dict[bool, tuple[float, dict[str, float]]] = {
 
 MIN_FIT_ENTRIES = 5  # entries with 2+ phrasings needed to fit
 MIN_FIT_POSITIVES = 20  # leave-one-out questions whose entry keeps another phrasing
-MAX_FIT_QUERIES = 1000  # phrasings used as simulated questions at most
+MAX_FIT_QUERIES = 600  # phrasings used as simulated questions at most
 UNCOVERED_WEIGHT = 0.25  # weight of leave-one-entry-out searches (questions the KB lacks)
 NEAR_WEIGHT = 0.5  # weight of close-paraphrase searches (a phrasing with words dropped)
 NEAR_DROP = 0.25  # share of words dropped to make a close paraphrase
