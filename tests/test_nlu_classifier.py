@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +9,12 @@ import pytest
 from supportbot.errors import ModelError
 from supportbot.nlu.cv import assign_folds, fold_count
 from supportbot.nlu.fallback import (
-    AMBIGUOUS, DEFAULT_THRESHOLD, LOW_CONFIDENCE, OUT_OF_SCOPE, FallbackPolicy, tune_threshold,
+    AMBIGUOUS,
+    DEFAULT_THRESHOLD,
+    LOW_CONFIDENCE,
+    OUT_OF_SCOPE,
+    FallbackPolicy,
+    tune_threshold,
 )
 from supportbot.nlu.pipeline import NluModel
 from supportbot.project.types import Example, FallbackSettings, NluSettings
@@ -212,3 +216,13 @@ def test_threshold_tuning_without_negatives_keeps_the_default():
     probs = np.array([[0.9, 0.1]] * 10 + [[0.1, 0.9]] * 10)
     y = np.array([0] * 10 + [1] * 10)
     assert tune_threshold(probs, y, ["a", "b"], 0.1).threshold == DEFAULT_THRESHOLD
+
+
+def test_threshold_tuning_without_out_of_scope_counts_right_against_wrong():
+    rows = [[0.9, 0.1]] * 10 + [[0.55, 0.45]] * 10 + [[0.5, 0.5]] * 3 + [[0.95, 0.05]]
+    probs = np.array(rows)
+    y = np.array([0] * 20 + [1] * 4)  # the last four are predicted 0 but are 1: wrong
+    choice = tune_threshold(probs, y, ["a", "b"], 0.0)
+    assert 0.5 < choice.threshold <= 0.55
+    assert choice.in_scope_accuracy == pytest.approx(20 / 24)
+    assert choice.error_rejection == pytest.approx(3 / 4)

@@ -64,10 +64,12 @@ def tune_threshold(probs: np.ndarray, y: np.ndarray, classes: Sequence[str],
     """Choose the global threshold from out-of-fold probabilities `probs` and true labels `y`.
 
     With out-of-scope examples in the data the threshold maximises in-scope accuracy plus
-    out-of-scope recall (each a rate, so both count equally). Without them, wrong predictions
-    stand in for what should fall back: it maximises the share of correct predictions kept plus
-    the share of wrong ones caught. With neither, it keeps `DEFAULT_THRESHOLD` unless the data
-    are so sparse that this would reject 5% of correct predictions.
+    out-of-scope recall (each a rate, so both count equally however few out-of-scope examples
+    there are). Without them, wrong predictions stand in for what should fall back, counted
+    one for one against correct ones: it maximises correct answers kept minus wrong answers
+    kept ("answer when more likely right than wrong"). With neither, it keeps
+    `DEFAULT_THRESHOLD` unless the data are so sparse that this would reject 5% of correct
+    predictions.
     """
     per_intent = dict(per_intent or {})
     n = len(y)
@@ -105,23 +107,23 @@ def tune_threshold(probs: np.ndarray, y: np.ndarray, classes: Sequence[str],
     if is_oos.any():
         criterion = "in-scope accuracy + out-of-scope recall"
         pos, neg = correct, is_oos
+        pos_weight, neg_weight = 1.0 / in_scope.sum(), 1.0 / is_oos.sum()
     elif wrong.any():
-        criterion = "correct kept + wrong caught"
+        criterion = "correct answers kept - wrong answers kept"
         pos, neg = correct, wrong
+        pos_weight = neg_weight = 1.0
     else:
         qs = float(np.quantile(top[correct], 0.05)) if correct.any() else DEFAULT_THRESHOLD
         t = min(DEFAULT_THRESHOLD, qs)
         return ThresholdChoice(round(t, 4), "default (no wrong or out-of-scope examples)",
                                *stats(t))
-    # score(t) = kept(pos)/|pos| + caught(neg)/|neg| evaluated at every candidate at once
+    # score(t) = weighted count of `pos` kept - weighted count of `neg` kept, at every candidate
     def kept_counts(mask: np.ndarray) -> np.ndarray:
         base = (mask & ~blocked & has_override).sum()
         vals = np.sort(top[mask & free])
         return base + (len(vals) - np.searchsorted(vals, cand, side="left"))
 
-    kept_pos = kept_counts(pos) / max(pos.sum(), 1)
-    caught_neg = 1.0 - kept_counts(neg) / max(neg.sum(), 1)
-    score = kept_pos + caught_neg
+    score = pos_weight * kept_counts(pos) - neg_weight * kept_counts(neg)
     best = np.flatnonzero(score >= score.max() - 1e-12)
     i = int(best[len(best) // 2])
     # sit between the chosen candidate and the one below it, not on an observed value
