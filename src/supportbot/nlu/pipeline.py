@@ -41,8 +41,10 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 C = 10.0  # inverse L2 strength, scikit-learn's convention (penalty 1 / (C * n) on the mean loss)
 BLOCK_WEIGHTS = BlockWeights(dense=1.0, word=0.7, char=0.7)
-# L-BFGS iteration caps: cross-validation and the first final fit start from zero (or from the
-# folds' mean), a retrain after a small change starts from the previous optimum.
+# L-BFGS iteration caps (a held-out 20% of BANKING77's train split scores the same at 40 as at
+# 60): fold fits start from zero, the final fit from the folds' mean, and a retrain after a
+# small change from the previous final weights.
+MAX_ITER_CV = 40
 MAX_ITER = 60
 MAX_ITER_WARM = 15
 TOL = 1e-3
@@ -272,7 +274,7 @@ def _cross_validate(features, y: np.ndarray, n_classes: int, texts: Sequence[str
     for fold in tqdm(range(k), desc="cross-validation", unit="fold", disable=not progress):
         test = np.flatnonzero(folds == fold)
         train = np.flatnonzero(folds != fold)
-        fit = _fit(features.rows(train), y[train], n_classes, None, oos_index, MAX_ITER)
+        fit = _fit(features.rows(train), y[train], n_classes, None, oos_index, MAX_ITER_CV)
         oof[test] = fit.weights.logits(features.rows(test))
         fold_weights.append(fit.weights)
     return oof, fold_weights, k
