@@ -226,3 +226,10 @@ def test_threshold_tuning_without_out_of_scope_counts_right_against_wrong():
     assert 0.5 < choice.threshold <= 0.55
     assert choice.in_scope_accuracy == pytest.approx(20 / 24)
     assert choice.error_rejection == pytest.approx(3 / 4)
+
+
+def test_single_text_path_matches_the_batch_path(model):
+    texts = ["hello there", "my card got stolen yesterday", "пока", "", "!!!"]
+    batch = model.probabilities(texts)
+    single = np.vstack([model.probabilities([t]) for t in texts])
+    assert np.allclose(batch, single, atol=1e-6)

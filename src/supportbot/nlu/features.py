@@ -96,34 +96,37 @@ class TfidfBlock:
             return self._transform_few(texts)
         return self._vectorizer.transform(texts).tocsr()
 
-    def _transform_few(self, texts: Sequence[str]) -> sp.csr_matrix:
-        """Same numbers as `TfidfVectorizer.transform` (sublinear tf, idf, l2) for a few texts."""
+    def row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(columns, values) of one text's tf-idf row: the same numbers as
+        `TfidfVectorizer.transform` (sublinear tf, idf, l2) without its per-call overhead."""
         vectorizer = self._vectorizer
-        assert vectorizer is not None
+        if vectorizer is None:
+            raise ModelError("tf-idf block used before fit; train the NLU model first")
         if self._analyzer is None:
             self._analyzer = vectorizer.build_analyzer()
             self._idf = np.asarray(vectorizer.idf_, dtype=np.float64)
         vocabulary = vectorizer.vocabulary_
-        indptr, indices, values = [0], [], []
-        for text in texts:
-            counts: dict[int, int] = {}
-            for gram in self._analyzer(text):
-                j = vocabulary.get(gram)
-                if j is not None:
-                    counts[j] = counts.get(j, 0) + 1
-            cols = np.fromiter(sorted(counts), dtype=np.int64, count=len(counts))
-            tf = np.log(np.array([counts[j] for j in cols], dtype=np.float64)) + 1.0
-            row = tf * self._idf[cols]
-            norm = float(np.sqrt(np.dot(row, row)))
-            if norm > 0:
-                row /= norm
-            indices.append(cols)
-            values.append(row)
-            indptr.append(indptr[-1] + len(cols))
+        counts: dict[int, int] = {}
+        for gram in self._analyzer(text):
+            j = vocabulary.get(gram)
+            if j is not None:
+                counts[j] = counts.get(j, 0) + 1
+        cols = np.fromiter(sorted(counts), dtype=np.int64, count=len(counts))
+        values = np.log(np.array([counts[j] for j in cols], dtype=np.float64)) + 1.0
+        values *= self._idf[cols]
+        norm = float(np.sqrt(np.dot(values, values)))
+        if norm > 0:
+            values /= norm
+        return cols, values
+
+    def _transform_few(self, texts: Sequence[str]) -> sp.csr_matrix:
+        rows = [self.row(text) for text in texts]
+        indptr = np.concatenate([[0], np.cumsum([len(c) for c, _ in rows])])
         return sp.csr_matrix(
-            (np.concatenate(values).astype(np.float32) if values else np.zeros(0, np.float32),
-             np.concatenate(indices) if indices else np.zeros(0, np.int64), indptr),
-            shape=(len(texts), len(vocabulary)))
+            (np.concatenate([v for _, v in rows]).astype(np.float32) if rows
+             else np.zeros(0, np.float32),
+             np.concatenate([c for c, _ in rows]) if rows else np.zeros(0, np.int64), indptr),
+            shape=(len(texts), self.size))
 
     @property
     def terms(self) -> list[str]:
@@ -207,6 +210,17 @@ class FeatureSpace:
         sparse = _side_by_side(self.word.transform(clean), self.weights.word,
                                self.char.transform(clean), self.weights.char)
         return Features(self._dense(texts, False, cache=len(texts) > 1), sparse)
+
+    def one(self, text: str) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        """Features of one text as (dense vector or None, sparse columns, sparse values):
+        the serving path, which skips building sparse matrices."""
+        clean = normalize_text(text)
+        wcols, wvals = self.word.row(clean)
+        ccols, cvals = self.char.row(clean)
+        cols = np.concatenate([wcols, ccols + self.word.size])
+        vals = np.concatenate([self.weights.word * wvals, self.weights.char * cvals])
+        dense = self._dense([text], False, cache=False)
+        return (None if dense is None else dense[0]), cols, vals.astype(np.float32)
 
     def _dense(self, texts: Sequence[str], progress: bool, cache: bool = True) -> np.ndarray | None:
         if self.encoder is None:

@@ -154,6 +154,12 @@ class NluModel:
         """Calibrated class probabilities, shape (len(texts), len(intents))."""
         if not texts:
             return np.zeros((0, len(self.intents)))
+        if len(texts) == 1:  # serving: no sparse matrices, same arithmetic
+            dense, cols, vals = self.space.one(texts[0])
+            logits = vals @ self.weights.sparse[cols] + self.weights.bias
+            if dense is not None and self.weights.dense.shape[0]:
+                logits = logits + dense @ self.weights.dense
+            return softmax(logits[None, :], self.temperature)
         logits = self.weights.logits(self.space.transform(list(texts)))
         return softmax(logits, self.temperature)
 
