@@ -63,13 +63,12 @@ def tune_threshold(probs: np.ndarray, y: np.ndarray, classes: Sequence[str],
                    oos_index: int | None = None) -> ThresholdChoice:
     """Choose the global threshold from out-of-fold probabilities `probs` and true labels `y`.
 
-    With out-of-scope examples in the data the threshold maximises in-scope accuracy plus
-    out-of-scope recall (each a rate, so both count equally however few out-of-scope examples
-    there are). Without them, wrong predictions stand in for what should fall back, counted
-    one for one against correct ones: it maximises correct answers kept minus wrong answers
-    kept ("answer when more likely right than wrong"). With neither, it keeps
-    `DEFAULT_THRESHOLD` unless the data are so sparse that this would reject 5% of correct
-    predictions.
+    It maximises correct answers kept minus wrong answers kept over the in-scope examples (a
+    wrong answer costs what a right one gains: "answer when more likely right than wrong"),
+    plus, when the data have out-of-scope examples, the out-of-scope recall (a rate, so it
+    weighs as much as the in-scope part however few out-of-scope examples there are). With
+    neither wrong nor out-of-scope examples it keeps `DEFAULT_THRESHOLD`, unless the data are
+    so sparse that this would reject 5% of correct predictions.
     """
     per_intent = dict(per_intent or {})
     n = len(y)
@@ -104,26 +103,25 @@ def tune_threshold(probs: np.ndarray, y: np.ndarray, classes: Sequence[str],
         return acc, fb, rec, rej
 
     cand = np.unique(np.concatenate([[0.0], top[free]]))
-    if is_oos.any():
-        criterion = "in-scope accuracy + out-of-scope recall"
-        pos, neg = correct, is_oos
-        pos_weight, neg_weight = 1.0 / in_scope.sum(), 1.0 / is_oos.sum()
-    elif wrong.any():
-        criterion = "correct answers kept - wrong answers kept"
-        pos, neg = correct, wrong
-        pos_weight = neg_weight = 1.0
-    else:
+    if not is_oos.any() and not wrong.any():
         qs = float(np.quantile(top[correct], 0.05)) if correct.any() else DEFAULT_THRESHOLD
         t = min(DEFAULT_THRESHOLD, qs)
         return ThresholdChoice(round(t, 4), "default (no wrong or out-of-scope examples)",
                                *stats(t))
-    # score(t) = weighted count of `pos` kept - weighted count of `neg` kept, at every candidate
+
     def kept_counts(mask: np.ndarray) -> np.ndarray:
+        """How many of `mask` are answered (not fallen back) at each candidate threshold."""
         base = (mask & ~blocked & has_override).sum()
         vals = np.sort(top[mask & free])
         return base + (len(vals) - np.searchsorted(vals, cand, side="left"))
 
-    score = pos_weight * kept_counts(pos) - neg_weight * kept_counts(neg)
+    # a wrong answer costs what a right one gains; out-of-scope recall counts as a rate
+    score = (kept_counts(correct) - kept_counts(wrong)) / max(in_scope.sum(), 1)
+    if is_oos.any():
+        criterion = "correct - wrong answers (in scope) + out-of-scope recall"
+        score = score - kept_counts(is_oos) / is_oos.sum()
+    else:
+        criterion = "correct answers kept - wrong answers kept"
     best = np.flatnonzero(score >= score.max() - 1e-12)
     i = int(best[len(best) // 2])
     # sit between the chosen candidate and the one below it, not on an observed value
