@@ -176,10 +176,15 @@ def main() -> None:
     from supportbot.embeddings import Encoder
 
     torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory(prefix="bench-nlu-") as tmp:
+        run(args, Path(tmp), torch, Encoder)
+
+
+def run(args, work: Path, torch, Encoder) -> None:
+    """Measure everything and print the table (`work`: scratch folder, removed afterwards)."""
     load_before = os.getloadavg()
     rows: list[tuple[str, str, str, str]] = []
     oos = "out_of_scope"
-    work = Path(tempfile.mkdtemp(prefix="bench-nlu-"))
 
     # cold / warm training first, in a child process with empty caches ----------------
     cold = None if args.skip_cold else run_cold(args.data)
