@@ -105,8 +105,8 @@ def test_the_same_text_is_never_sent_twice_in_a_row(bot, conversation_id):
     sent: list[str] = []
     for text in texts:
         turn = bot.handle(conversation_id, text)
+        assert turn.replies or turn.handoff is not None, text
         sent.extend(turn.texts)
-    assert len(sent) >= len(texts)
     for previous, current in zip(sent, sent[1:]):
         assert previous != current
 

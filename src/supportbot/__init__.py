@@ -16,7 +16,7 @@ from supportbot.errors import (
 if TYPE_CHECKING:
     from supportbot.bot import Bot, Turn
     from supportbot.project import load_project
-    from supportbot.train import train
+    from supportbot.training import train
 
 __version__ = "0.1.0"
 __all__ = [
@@ -24,7 +24,7 @@ __all__ = [
     "SupportbotError", "Turn", "__version__", "load_project", "train",
 ]
 
-_LAZY = {"Bot": "supportbot.bot", "Turn": "supportbot.bot", "train": "supportbot.train",
+_LAZY = {"Bot": "supportbot.bot", "Turn": "supportbot.bot", "train": "supportbot.training",
          "load_project": "supportbot.project"}
 
 

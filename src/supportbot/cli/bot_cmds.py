@@ -22,7 +22,7 @@ def train(
 ) -> None:
     """Train the bot in PROJECT and write a model archive."""
     from supportbot.model import read_manifest_from_archive
-    from supportbot.train import train as run_training
+    from supportbot.training import train as run_training
 
     archive = run_training(project, out, force=force, progress=True)
     manifest = read_manifest_from_archive(archive)

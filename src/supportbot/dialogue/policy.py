@@ -12,6 +12,9 @@ from supportbot.project.types import Response, Rule
 
 FALLBACK_RESPONSE = "utter_default"
 CLARIFY_RESPONSE = "utter_clarify"
+# below this intent confidence, FAQ candidates too close to call are offered as "Did you mean"
+# buttons instead of the intent's generic response
+CONFIDENT_INTENT = 0.6
 
 
 @dataclass(frozen=True)
@@ -65,10 +68,14 @@ class DialoguePolicy:
                 return Plan(f"rule:{match.rule.name}", f"rule {match.rule.name!r} matched",
                             steps, rule=match.rule.name,
                             is_fallback=parse.fallback)
-        if kb.kind == "answer" and kb.entry_id:
+        intent_response = f"utter_{parse.intent}" in self.responses and not parse.fallback
+        intent_is_surer = (intent_response and parse.confidence >= CONFIDENT_INTENT
+                           and parse.confidence > kb.score)
+        if kb.kind == "answer" and kb.entry_id and not intent_is_surer:
             return Plan("kb_answer", f"KB entry {kb.entry_id!r} scored {kb.score:.2f}",
                         (f"kb:{kb.entry_id}",), kb_entry=kb.entry_id)
-        if not parse.fallback:
+        unsure = parse.confidence < CONFIDENT_INTENT and not parse.from_payload
+        if not parse.fallback and not (unsure and kb.kind == "clarify"):
             name = f"utter_{parse.intent}"
             if name in self.responses:
                 return Plan(name, f"intent {parse.intent!r} ({parse.confidence:.2f}) has response "

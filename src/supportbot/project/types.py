@@ -296,7 +296,7 @@ class NluSettings:
 
 @dataclass(frozen=True)
 class KBSettings:
-    threshold: float = 0.55  # answer when the fused score is at least this
+    threshold: float = 0.50  # answer when the fused score is at least this
     clarify_margin: float = 0.05  # top two closer than this -> "did you mean"
     approximate_above: int = 20000  # entries*questions above which an HNSW index is used
     max_clarify_options: int = 3
