@@ -149,10 +149,12 @@ class Bot:
     # ------------------------------------------------------------------ understanding
     def parse(self, text: str, previous_language: str | None = None) -> Parse:
         """Understand one message: language, intent ranking, entities (no conversation state)."""
+        return self._understand(_clean_text(text), previous_language, with_nlu=True)
+
+    def _understand(self, text: str, previous_language: str | None, with_nlu: bool) -> Parse:
         from supportbot.nlu.langid import detect_language
         from supportbot.nlu.payload import parse_payload
 
-        text = _clean_text(text)
         settings = self.project.config.nlu
         language = detect_language(text, settings.languages,
                                    default=previous_language or self.project.config.language)
@@ -161,6 +163,8 @@ class Bot:
             return Parse(text=text, intent=payload.intent, confidence=1.0,
                          ranking=(), entities=tuple(payload.entities), language=language,
                          from_payload=True, retrieval_key=payload.retrieval_key)
+        if not with_nlu:
+            return Parse(text=text, intent="", confidence=0.0, language=language)
         result = self.nlu.predict([text])[0]
         return Parse(
             text=text, intent=result.intent, confidence=result.confidence,
@@ -259,16 +263,7 @@ class Bot:
 
     def _quiet_parse(self, text: str, tracker: Tracker) -> Parse:
         """Language and payload only: while a person owns the conversation, no NLU runs."""
-        from supportbot.nlu.langid import detect_language
-        from supportbot.nlu.payload import parse_payload
-
-        language = detect_language(text, self.project.config.nlu.languages,
-                                   default=tracker.language or self.project.config.language)
-        payload = parse_payload(text, intents=self._payload_intents)
-        if payload is not None:
-            return Parse(text=text, intent=payload.intent, confidence=1.0, language=language,
-                         entities=tuple(payload.entities), from_payload=True)
-        return Parse(text=text, intent="", confidence=0.0, language=language)
+        return self._understand(text, tracker.language, with_nlu=False)
 
     def _candidate(self, plan: Plan, parse: Parse) -> Candidate:
         tags: tuple[str, ...] = ()
