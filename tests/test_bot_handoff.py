@@ -116,3 +116,28 @@ def test_sigkill_mid_conversation_loses_no_ticket_and_no_acknowledged_message(
     ticket = restarted.queue.backend.open_ticket_for(conversation_id)
     assert ticket is not None and tracker.open_ticket_id == ticket.id
     assert "it was supposed to arrive on monday" in [m.text for m in ticket.transcript]
+
+
+def test_lost_conversation_state_rejoins_the_open_ticket(example_model, tmp_path: Path):
+    """An in-memory tracker store forgets a conversation on restart while its ticket lives on:
+    the next handoff must rejoin that ticket (with the customer's message), not fail."""
+    from supportbot import Bot
+
+    queue = f"sqlite:///{tmp_path / 'handoff.db'}"
+    conversation_id = f"rejoin-{uuid.uuid4().hex[:6]}"
+    before = Bot.load(example_model, tracker_store="memory://", queue=queue)
+    first = before.handle(conversation_id, "I want to talk to a real person")
+    assert first.handoff is not None
+
+    after = Bot.load(example_model, tracker_store="memory://", queue=queue)
+    turn = after.handle(conversation_id, "can I speak to a human agent please")
+    assert turn.action == "handoff"
+    assert turn.handoff is not None and turn.handoff.ticket_id == first.handoff.ticket_id
+    ticket = after.queue.backend.open_ticket_for(conversation_id)
+    assert ticket is not None and ticket.id == first.handoff.ticket_id
+    assert "can I speak to a human agent please" in [m.text for m in ticket.transcript]
+    # the conversation follows the ticket again: the bot stays quiet, messages go onto it
+    quiet = after.handle(conversation_id, "my order number is NW-123456")
+    assert quiet.replies == ()
+    transcript = [m.text for m in after.queue.backend.get(ticket.id).transcript]
+    assert "my order number is NW-123456" in transcript

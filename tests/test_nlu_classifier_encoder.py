@@ -29,6 +29,27 @@ def test_fast_path_matches_sentence_transformers(encoder, tmp_path):
     assert (single * slow).sum(axis=1).min() > 0.9999  # unpadded single-text path
 
 
+def test_single_message_is_encoded_once_for_classifier_and_kb(encoder, monkeypatch):
+    """Serving encodes one message for the classifier and again for the KB search: the
+    second call must reuse the first encoding, and a caller editing its copy changes nothing."""
+    calls = []
+    real = encoder._encode_uncached
+
+    def counting(texts, batch_size, progress):
+        calls.append(list(texts))
+        return real(texts, batch_size, progress)
+
+    monkeypatch.setattr(encoder, "_encode_uncached", counting)
+    text = "is my new card on its way?"
+    first = encoder.encode([text], use_cache=False)
+    first[0, :] = 0.0  # the caller's copy, not the remembered vector
+    second = encoder.encode([text], use_cache=False)
+    assert calls == [[text]]
+    assert np.isclose(np.linalg.norm(second[0]), 1.0, atol=1e-5)
+    encoder.encode(["something else entirely"], use_cache=False)
+    assert len(calls) == 2
+
+
 def test_classifier_with_embeddings_generalises_to_paraphrases(encoder, tmp_path):
     data = {
         "card_arrival": ["when will my card arrive", "my new card has not come yet",

