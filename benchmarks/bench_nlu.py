@@ -97,6 +97,23 @@ def clinc_scores(results, gold: list[str], oos: str) -> tuple[float, float]:
     return in_ok / in_n, oos_ok / oos_n
 
 
+def in_scope_at_recall(results, gold: list[str], oos: str, recall: float) -> float:
+    """In-scope accuracy at the lowest confidence threshold whose OOS recall reaches `recall`.
+
+    The threshold is read off the test data, so this is no result: it shows how much a
+    better-placed threshold could give, i.e. the ceiling of the model's confidence ranking.
+    """
+    is_oos = np.array([g == oos for g in gold])
+    right = np.array([r.intent == g for r, g in zip(results, gold)])
+    conf = np.array([r.confidence for r in results])
+    top_oos = np.array([r.intent == oos for r in results])
+    for threshold in np.unique(conf):
+        rejected = top_oos | (conf < threshold)
+        if rejected[is_oos].mean() >= recall:
+            return float((right & ~rejected)[~is_oos].mean())
+    return 0.0
+
+
 def cold_child(data: Path, out: Path) -> None:
     """Child process: cold training (empty caches), then two warm retrainings."""
     train_x, train_y, _, _ = banking(data)
@@ -234,10 +251,13 @@ def run(args, work: Path, torch, Encoder) -> None:
         b_in = float(np.mean([p == g for p, g in zip(base_pred, te_y) if g != oos]))
         b_rec = float(np.mean([p == oos for p, g in zip(base_pred, te_y) if g == oos]))
         base_cells = (pct(b_in), pct(b_rec))
+    ceiling = in_scope_at_recall(results, te_y, oos, 0.90)
     rows += [("CLINC150 in-scope accuracy at auto threshold", base_cells[0], pct(in_acc),
               ">= 94%"),
              ("CLINC150 OOS recall at auto threshold", base_cells[1], pct(oos_recall),
               ">= 90%"),
+             ("  diagnostic: in-scope at 90% OOS recall, threshold read off test", na,
+              pct(ceiling), "(ceiling)"),
              ("CLINC150 auto threshold (CV on train) / temperature", "argmax",
               f"{model.threshold:.3f} / {model.temperature:.2f}", ""),
              ("CLINC150 training, embeddings cached (s)", na, f"{seconds:.1f}", "")]

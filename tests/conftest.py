@@ -12,6 +12,22 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _default_state_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory):
+    """Bots built without explicit stores keep their SQLite state in a temporary folder, not in
+    the checkout's `.supportbot/`, so that no test run sees another one's conversations."""
+    state = tmp_path_factory.mktemp("default-state")
+    saved = {k: os.environ.get(k) for k in ("SUPPORTBOT_TRACKER_STORE", "SUPPORTBOT_QUEUE_URL")}
+    os.environ["SUPPORTBOT_TRACKER_STORE"] = f"sqlite:///{state / 'conversations.db'}"
+    os.environ["SUPPORTBOT_QUEUE_URL"] = f"sqlite:///{state / 'handoff.db'}"
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def example_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The repository's example bot, trained once into a temporary folder."""

@@ -2,6 +2,7 @@
 clarification, no verbatim repeats, retraining."""
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def test_the_same_text_is_never_sent_twice_in_a_row(bot, conversation_id):
         turn = bot.handle(conversation_id, text)
         assert turn.replies or turn.handoff is not None, text
         sent.extend(turn.texts)
-    for previous, current in zip(sent, sent[1:]):
+    for previous, current in itertools.pairwise(sent):
         assert previous != current
 
 

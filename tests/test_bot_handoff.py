@@ -141,3 +141,18 @@ def test_lost_conversation_state_rejoins_the_open_ticket(example_model, tmp_path
     assert quiet.replies == ()
     transcript = [m.text for m in after.queue.backend.get(ticket.id).transcript]
     assert "my order number is NW-123456" in transcript
+
+
+def test_default_conversation_state_survives_a_restart(example_model, tmp_path: Path,
+                                                       monkeypatch):
+    from supportbot import Bot
+    from supportbot.stores.base import resolve_tracker_store_url
+
+    monkeypatch.delenv("SUPPORTBOT_TRACKER_STORE")
+    assert resolve_tracker_store_url(None) == "sqlite:///.supportbot/conversations.db"
+    monkeypatch.setenv("SUPPORTBOT_TRACKER_STORE", f"sqlite:///{tmp_path / 'conversations.db'}")
+    conversation_id = f"restart-{uuid.uuid4().hex[:6]}"
+    Bot.load(example_model).handle(conversation_id, "where is my order NW-123456?")
+    restarted = Bot.load(example_model)  # a new process would build it the same way
+    texts = [m.text for m in restarted.tracker(conversation_id).user_messages(session_only=False)]
+    assert texts == ["where is my order NW-123456?"]

@@ -191,10 +191,18 @@ def test_lexical_only_index(lexical):
     assert decide(lexical.search("How can I get a refund"), SETTINGS).entry_id == "refund"
 
 
-def test_vector_argument_skips_encoding(hybrid, encoder):
+def test_vector_argument_skips_encoding(hybrid, encoder, monkeypatch):
     text = "I forgot my password"
-    vector = encoder.encode([text])[0]
-    assert hybrid.search(text, vector=vector) == hybrid.search(text)
+    expected = hybrid.search(text)
+    vector = encoder.encode([text], use_cache=False)[0]
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("search encoded the text although it was given its vector")
+
+    monkeypatch.setattr(hybrid.encoder, "encode", no_encoding)
+    given = hybrid.search(text, vector=vector)
+    assert [h.entry_id for h in given] == [h.entry_id for h in expected]
+    assert [h.score for h in given] == pytest.approx([h.score for h in expected], abs=1e-6)
 
 
 def test_entry_lookup(hybrid):

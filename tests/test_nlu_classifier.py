@@ -228,6 +228,49 @@ def test_threshold_tuning_without_out_of_scope_counts_right_against_wrong():
     assert choice.error_rejection == pytest.approx(3 / 4)
 
 
+def test_familiarity_threshold_is_tuned_when_confidence_cannot_tell():
+    # out-of-scope examples look confident (0.9) but are unlike the training data (familiarity
+    # 0.2); in-scope examples are familiar (0.6-0.9): only a familiarity threshold separates them
+    probs = np.array([[0.9, 0.05, 0.05]] * 40 + [[0.9, 0.05, 0.05]] * 10)
+    y = np.array([0] * 40 + [2] * 10)
+    familiarity = np.concatenate([np.linspace(0.6, 0.9, 40), np.full(10, 0.2)])
+    choice = tune_threshold(probs, y, ["a", "b", "out_of_scope"], 0.0, oos_index=2,
+                            familiarity=familiarity)
+    assert 0.2 < choice.familiarity_threshold <= 0.6
+    assert choice.out_of_scope_recall == 1.0 and choice.in_scope_accuracy == 1.0
+    # given in the config, it is kept; without familiarity data it stays off
+    assert tune_threshold(probs, y, ["a", "b", "out_of_scope"], 0.0, oos_index=2,
+                          familiarity=familiarity,
+                          familiarity_threshold=0.0).familiarity_threshold == 0.0
+    assert tune_threshold(probs, y, ["a", "b", "out_of_scope"], 0.0,
+                          oos_index=2).familiarity_threshold == 0.0
+
+
+def test_familiarity_stays_at_the_novelty_floor_when_it_does_not_help():
+    probs = np.array([[0.9, 0.1]] * 20 + [[0.45, 0.55]] * 5)
+    y = np.array([0] * 20 + [0] * 5)  # the last five are wrong, and confidence already says so
+    familiarity = np.concatenate([np.linspace(0.5, 0.9, 20), np.linspace(0.3, 0.9, 5)])
+    choice = tune_threshold(probs, y, ["a", "b"], 0.0, familiarity=familiarity)
+    # below the least familiar correct example: no correct answer is lost to familiarity
+    assert 0.0 < choice.familiarity_threshold < 0.5
+    assert choice.in_scope_accuracy == pytest.approx(20 / 25)
+
+
+def test_familiarity_index_single_and_batch_paths_agree(model):
+    from supportbot.nlu.familiarity import FamiliarityIndex
+
+    assert model.familiar is not None and len(model.familiar) > 0
+    texts = ["hello there", "my card got stolen yesterday", "пока", "", "zxqv wkkk"]
+    batch = model.familiar.scores(model.space.transform(texts))
+    single = [model.familiar.one(*model.space.one(t)) for t in texts]
+    assert np.allclose(batch, single, atol=1e-4)
+    assert batch.min() >= 0.0 and batch.max() <= 1.0
+    # a training example is as familiar as it gets; its reading is unchanged by a round trip
+    training_text = "hi there"
+    assert model.familiar.one(*model.space.one(training_text)) == pytest.approx(1.0, abs=1e-3)
+    assert isinstance(FamiliarityIndex.build(model.space.transform(texts)), FamiliarityIndex)
+
+
 def test_single_text_path_matches_the_batch_path(model):
     texts = ["hello there", "my card got stolen yesterday", "пока", "", "!!!"]
     batch = model.probabilities(texts)

@@ -10,7 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from supportbot.errors import (
-    ConversationError, HandoffError, ModelError, Problem, ProjectError, SupportbotError,
+    ConversationError,
+    HandoffError,
+    ModelError,
+    Problem,
+    ProjectError,
+    SupportbotError,
 )
 
 if TYPE_CHECKING:

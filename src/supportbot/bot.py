@@ -112,7 +112,8 @@ class Bot:
              queue: HandoffQueue | str | None = None) -> Bot:
         """Load a model archive (or the newest one in a folder / its `models/` subfolder).
 
-        `tracker_store`: a TrackerStore or url (`memory://` default, `sqlite:///file.db`);
+        `tracker_store`: a TrackerStore or url (`sqlite:///file.db`, `memory://`; default
+        $SUPPORTBOT_TRACKER_STORE, else `sqlite:///.supportbot/conversations.db`);
         `queue`: a HandoffQueue or url (default: config `handoff.backend`, else
         `sqlite:///.supportbot/handoff.db`), opened on first use.
         """
@@ -141,7 +142,8 @@ class Bot:
 
     def with_stores(self, *, tracker_store: TrackerStore | str | None = None,
                     queue: HandoffQueue | str | None = None) -> Bot:
-        """A bot sharing this one's trained model but with its own conversation state."""
+        """A bot sharing this one's trained model but with its own conversation state
+        (the same defaults as `load`)."""
         store = (tracker_store if isinstance(tracker_store, TrackerStore)
                  else open_tracker_store(tracker_store))
         return Bot(self.project, self.nlu, self.kb, self.entities, self.manifest, store, queue)
@@ -170,6 +172,7 @@ class Bot:
             text=text, intent=result.intent, confidence=result.confidence,
             ranking=tuple(result.ranking), entities=tuple(self.entities.extract(text)),
             language=language, fallback=result.fallback, fallback_reason=result.fallback_reason,
+            familiarity=result.familiarity,
         )
 
     # ------------------------------------------------------------------ conversation

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from supportbot.cli import bot_cmds, project_cmds, queue_cmds  # noqa: F401  (register commands)
 from supportbot.cli.app import app
-from supportbot.cli import project_cmds, bot_cmds, queue_cmds  # noqa: F401  (register commands)
 from supportbot.errors import SupportbotError
 
 
@@ -19,7 +19,7 @@ def main() -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as exc:  # click usage errors and the like
+    except Exception as exc:  # noqa: BLE001 -- click usage errors and the like
         import click
 
         if isinstance(exc, click.exceptions.ClickException):

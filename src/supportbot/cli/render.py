@@ -22,6 +22,7 @@ def print_turn(turn: Turn, debug: bool = False) -> None:
     ranking = ", ".join(f"{r.name} {r.confidence:.2f}" for r in p.ranking[:3])
     typer.secho(f"  intent={p.intent} conf={p.confidence:.2f} lang={p.language} "
                 f"fallback={p.fallback}{'(' + p.fallback_reason + ')' if p.fallback_reason else ''}"
+                f"{'' if p.familiarity is None else f' familiarity={p.familiarity:.2f}'}"
                 f" ranking=[{ranking}]", fg="cyan")
     if p.entities:
         typer.secho("  entities=" + ", ".join(f"{e.entity}={e.value}" for e in p.entities),

@@ -28,7 +28,9 @@ class Parse:
     """What the NLU made of a message.
 
     `intent` is always the top-ranked intent (never `nlu_fallback`); `fallback` says whether the
-    message counts as not understood (below threshold, ambiguous, or out of scope).
+    message counts as not understood (below threshold, ambiguous, out of scope, or unlike every
+    training example). `familiarity` is the cosine between the message and its most similar
+    training example (None when the NLU did not run).
     """
 
     text: str
@@ -38,9 +40,10 @@ class Parse:
     entities: tuple[Entity, ...] = ()
     language: str = "en"
     fallback: bool = False
-    fallback_reason: str | None = None  # low_confidence | ambiguous | out_of_scope | None
+    fallback_reason: str | None = None  # low_confidence|ambiguous|out_of_scope|unfamiliar|None
     from_payload: bool = False  # came from a `/intent{...}` payload, NLU skipped
     retrieval_key: str | None = None  # `faq/x` payloads select a KB entry directly
+    familiarity: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -6,7 +6,10 @@ Training (`NluModel.train`):
    small data change, the previous training's out-of-fold logits are reused, see trainstate);
 3. fit the final multinomial logistic regression on all examples;
 4. calibrate: one softmax temperature fitted on the out-of-fold logits;
-5. fallback threshold: from the config, or tuned on the calibrated out-of-fold probabilities.
+5. familiarity: the in-scope examples' feature vectors are kept, so that a message unlike all of
+   them can fall back (see familiarity); out-of-fold familiarity comes with the folds;
+6. fallback thresholds: from the config, or tuned on the calibrated out-of-fold probabilities
+   and familiarity.
 
 Retrieval intents (`faq/<key>`) are classified as their base intent (`faq`); the
 out-of-scope intent is an ordinary class whose prediction means fallback (`out_of_scope`).
@@ -28,6 +31,7 @@ from supportbot.errors import ModelError
 from supportbot.nlu import cv
 from supportbot.nlu.classifier import LinearWeights, fit_logistic, fit_temperature, softmax
 from supportbot.nlu.fallback import DEFAULT_THRESHOLD, FallbackPolicy, tune_threshold
+from supportbot.nlu.familiarity import FamiliarityIndex
 from supportbot.nlu.features import BlockWeights, FeatureSpace
 from supportbot.nlu.parse import IntentScore
 from supportbot.nlu.trainstate import TrainState
@@ -63,7 +67,8 @@ class ClassifierResult:
     confidence: float
     ranking: tuple[IntentScore, ...]  # every intent, best first; confidences sum to 1
     fallback: bool
-    fallback_reason: str | None  # low_confidence | ambiguous | out_of_scope | None
+    fallback_reason: str | None  # low_confidence | ambiguous | out_of_scope | unfamiliar | None
+    familiarity: float | None = None  # cosine to the most similar in-scope training example
 
 
 class NluModel:
@@ -71,8 +76,9 @@ class NluModel:
 
     def __init__(self, space: FeatureSpace, weights: LinearWeights, intents: list[str],
                  temperature: float, policy: FallbackPolicy, report: dict[str, Any],
-                 embedding_model: str | None):
+                 embedding_model: str | None, familiar: FamiliarityIndex | None = None):
         self.space = space
+        self.familiar = familiar
         self.weights = weights
         self.intents = list(intents)
         self.temperature = float(temperature)
@@ -115,6 +121,8 @@ class NluModel:
         oos_index = index.get(oos)
 
         oof: np.ndarray | None = None
+        oof_familiarity: np.ndarray | None = None
+        in_scope = np.flatnonzero(y != oos_index) if oos_index is not None else np.arange(len(y))
         if len(intents) == 1:
             weights = LinearWeights.zeros(space.dense_dim, features.sparse.shape[1], 1)
             report.update(folds=0, note="one intent: every message gets it with confidence 1")
@@ -126,9 +134,10 @@ class NluModel:
                 report.update(folds=0, cv_reused=True)
                 init = init.remap(state.space.sparse_terms, space.sparse_terms,
                                   state.intents, intents)
+                oof_familiarity = _reused_familiarity(state, keys, features, in_scope)
             else:
-                oof, fold_weights, k = _cross_validate(features, y, len(intents), texts,
-                                                       oos_index, progress)
+                oof, oof_familiarity, fold_weights, k = _cross_validate(
+                    features, y, len(intents), texts, oos_index, progress)
                 report.update(folds=k, cv_reused=False)
                 init = _mean_weights(fold_weights)
             timings["cross_validation"] = time.perf_counter() - started - timings["features"]
@@ -139,40 +148,50 @@ class NluModel:
             timings["final_fit"] = (time.perf_counter() - started - timings["features"]
                                     - timings["cross_validation"])
         temperature = fit_temperature(oof, y) if oof is not None else 1.0
+        familiar = FamiliarityIndex.build(features, in_scope)
 
-        policy = _policy(settings, oof, y, intents, temperature, oos_index, report)
+        policy = _policy(settings, oof, oof_familiarity, y, intents, temperature, oos_index,
+                         report)
         timings["total"] = time.perf_counter() - started
         report.update(temperature=round(temperature, 4),
                       seconds={k: round(v, 2) for k, v in timings.items()})
         if oof is not None:
-            TrainState(space, weights, intents, keys, oof).save(state_dir)
+            TrainState(space, weights, intents, keys, oof, oof_familiarity).save(state_dir)
         return cls(space, weights, intents, temperature, policy, report,
-                   settings.embedding_model)
+                   settings.embedding_model, familiar)
 
     # ------------------------------------------------------------------ prediction
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated class probabilities, shape (len(texts), len(intents))."""
+        return self._score(texts)[0]
+
+    def _score(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities and familiarity (None without a familiarity index) of `texts`."""
         if not texts:
-            return np.zeros((0, len(self.intents)))
+            return np.zeros((0, len(self.intents))), None
         if len(texts) == 1:  # serving: no sparse matrices, same arithmetic
             dense, cols, vals = self.space.one(texts[0])
             logits = vals @ self.weights.sparse[cols] + self.weights.bias
             if dense is not None and self.weights.dense.shape[0]:
                 logits = logits + dense @ self.weights.dense
-            return softmax(logits[None, :], self.temperature)
-        logits = self.weights.logits(self.space.transform(list(texts)))
-        return softmax(logits, self.temperature)
+            familiarity = (None if self.familiar is None
+                           else np.array([self.familiar.one(dense, cols, vals)]))
+            return softmax(logits[None, :], self.temperature), familiarity
+        features = self.space.transform(list(texts))
+        familiarity = None if self.familiar is None else self.familiar.scores(features)
+        return softmax(self.weights.logits(features), self.temperature), familiarity
 
     def predict(self, texts: list[str]) -> list[ClassifierResult]:
-        """Ranking, confidence and fallback decision for each text."""
-        probs = self.probabilities(texts)
+        """Ranking, confidence, familiarity and fallback decision for each text."""
+        probs, familiarity = self._score(texts)
         results = []
-        for text, row in zip(texts, probs):
+        for i, (text, row) in enumerate(zip(texts, probs)):
             order = np.argsort(-row, kind="stable")
-            ranking = tuple(IntentScore(self.intents[i], float(row[i])) for i in order)
-            reason = self.policy.decide([(r.name, r.confidence) for r in ranking[:2]])
+            ranking = tuple(IntentScore(self.intents[j], float(row[j])) for j in order)
+            fam = None if familiarity is None else round(float(familiarity[i]), 4)
+            reason = self.policy.decide([(r.name, r.confidence) for r in ranking[:2]], fam)
             results.append(ClassifierResult(text, ranking[0].name, ranking[0].confidence,
-                                            ranking, reason is not None, reason))
+                                            ranking, reason is not None, reason, fam))
         return results
 
     # ------------------------------------------------------------------ persistence
@@ -184,12 +203,15 @@ class NluModel:
         np.save(folder / "w_dense.npy", np.ascontiguousarray(self.weights.dense, np.float32))
         np.save(folder / "w_sparse.npy", np.ascontiguousarray(self.weights.sparse, np.float32))
         np.save(folder / "bias.npy", np.ascontiguousarray(self.weights.bias, np.float32))
+        if self.familiar is not None:
+            self.familiar.save(folder)
         meta = {
             "format_version": FORMAT_VERSION,
             "intents": self.intents,
             "temperature": self.temperature,
             "threshold": self.policy.threshold,
             "ambiguity_threshold": self.policy.ambiguity_threshold,
+            "familiarity_threshold": self.policy.familiarity_threshold,
             "per_intent": dict(self.policy.per_intent),
             "out_of_scope_intent": self.policy.out_of_scope_intent,
             "embedding_model": self.embedding_model,
@@ -235,10 +257,13 @@ class NluModel:
                 or weights.dense.shape != (meta["dense_dim"], n):
             raise ModelError(f"{folder}: NLU weight shapes do not match its vocabulary; "
                              "retrain with `supportbot train`")
+        familiar = (FamiliarityIndex.load(folder)
+                    if (folder / "familiar_shape.npy").exists() else None)
         policy = FallbackPolicy(meta["threshold"], meta["ambiguity_threshold"],
-                                meta["per_intent"], meta["out_of_scope_intent"])
+                                meta["per_intent"], meta["out_of_scope_intent"],
+                                float(meta.get("familiarity_threshold", 0.0)))
         return cls(space, weights, meta["intents"], meta["temperature"], policy,
-                   meta.get("report", {}), model_name)
+                   meta.get("report", {}), model_name, familiar)
 
 
 # ---------------------------------------------------------------------- training steps
@@ -267,12 +292,15 @@ def _state_dir(settings: NluSettings, encoder: Encoder | None, cache_dir: Path |
 
 
 def _cross_validate(features, y: np.ndarray, n_classes: int, texts: Sequence[str],
-                    oos_index: int | None, progress: bool) -> tuple[np.ndarray | None, list[LinearWeights], int]:
-    """Out-of-fold logits for every example, plus each fold's weights (None: too few data)."""
+                    oos_index: int | None, progress: bool,
+                    ) -> tuple[np.ndarray | None, np.ndarray | None, list[LinearWeights], int]:
+    """Out-of-fold logits and familiarity for every example, plus each fold's weights
+    (None: too few data)."""
     k = cv.fold_count(len(y), n_classes)
     if k == 0:
-        return None, [], 0
+        return None, None, [], 0
     oof = np.zeros((len(y), n_classes), dtype=np.float32)
+    oof_familiarity = np.zeros(len(y), dtype=np.float32)
     folds = cv.assign_folds(texts, y, k)
     fold_weights = []
     from tqdm import tqdm
@@ -282,8 +310,11 @@ def _cross_validate(features, y: np.ndarray, n_classes: int, texts: Sequence[str
         train = np.flatnonzero(folds != fold)
         fit = _fit(features.rows(train), y[train], n_classes, None, oos_index, MAX_ITER_CV)
         oof[test] = fit.weights.logits(features.rows(test))
+        familiar = train if oos_index is None else train[y[train] != oos_index]
+        oof_familiarity[test] = FamiliarityIndex.build(features, familiar).scores(
+            features.rows(test))
         fold_weights.append(fit.weights)
-    return oof, fold_weights, k
+    return oof, oof_familiarity, fold_weights, k
 
 
 def _fit(features, y: np.ndarray, n_classes: int, init: LinearWeights | None,
@@ -328,8 +359,30 @@ def _reused_oof(state: TrainState, keys: list[str], texts: list[str], intents: l
     return oof, state.weights
 
 
-def _policy(settings: NluSettings, oof: np.ndarray | None, y: np.ndarray, intents: list[str],
-            temperature: float, oos_index: int | None, report: dict[str, Any]) -> FallbackPolicy:
+def _reused_familiarity(state: TrainState, keys: list[str], features,
+                        in_scope: np.ndarray) -> np.ndarray | None:
+    """Out-of-fold familiarity after a small data change: the previous values for unchanged
+    examples; a new example is compared with every other in-scope example."""
+    if state.familiarity is None:
+        return None
+    old = {key: i for i, key in enumerate(state.keys)}
+    out = np.zeros(len(keys), dtype=np.float32)
+    new_rows = []
+    for i, key in enumerate(keys):
+        if key in old:
+            out[i] = state.familiarity[old[key]]
+        else:
+            new_rows.append(i)
+    if new_rows:
+        others = np.setdiff1d(in_scope, new_rows)
+        out[new_rows] = FamiliarityIndex.build(features, others).scores(
+            features.rows(np.array(new_rows)))
+    return out
+
+
+def _policy(settings: NluSettings, oof: np.ndarray | None, oof_familiarity: np.ndarray | None,
+            y: np.ndarray, intents: list[str], temperature: float, oos_index: int | None,
+            report: dict[str, Any]) -> FallbackPolicy:
     fb = settings.fallback
     per_intent = {k: float(v) for k, v in dict(fb.per_intent).items()}
     oos = settings.out_of_scope_intent
@@ -338,25 +391,30 @@ def _policy(settings: NluSettings, oof: np.ndarray | None, y: np.ndarray, intent
             threshold, source = float(fb.threshold), "config"
         else:
             threshold, source = DEFAULT_THRESHOLD, "default (too few examples to tune)"
+        familiarity = fb.familiarity_threshold or 0.0
         report.update(threshold=threshold, threshold_source=source,
-                      ambiguity_threshold=fb.ambiguity_threshold)
-        return FallbackPolicy(threshold, fb.ambiguity_threshold, per_intent, oos)
+                      ambiguity_threshold=fb.ambiguity_threshold,
+                      familiarity_threshold=familiarity)
+        return FallbackPolicy(threshold, fb.ambiguity_threshold, per_intent, oos, familiarity)
     probs = softmax(oof, temperature)
     pred = probs.argmax(axis=1)
     from sklearn.metrics import f1_score
 
     report.update(cv_accuracy=round(float((pred == y).mean()), 4),
                   cv_macro_f1=round(float(f1_score(y, pred, average="macro")), 4))
-    choice = tune_threshold(probs, y, intents, fb.ambiguity_threshold, per_intent, oos_index)
-    if fb.threshold is not None:
-        threshold, source = float(fb.threshold), "config"
-    else:
-        threshold, source = choice.threshold, "cross-validation"
+    choice = tune_threshold(probs, y, intents, fb.ambiguity_threshold, per_intent, oos_index,
+                            familiarity=oof_familiarity, threshold=fb.threshold,
+                            familiarity_threshold=fb.familiarity_threshold)
+    threshold = choice.threshold
+    source = "config" if fb.threshold is not None else "cross-validation"
     report.update(threshold=threshold, threshold_source=source, criterion=choice.criterion,
-                  tuned_threshold=choice.threshold,
+                  familiarity_threshold=choice.familiarity_threshold,
+                  familiarity_threshold_source=("config" if fb.familiarity_threshold is not None
+                                                else "cross-validation"),
                   cv_in_scope_accuracy_at_tuned=round(choice.in_scope_accuracy, 4),
                   cv_fallback_rate_at_tuned=round(choice.fallback_rate, 4),
                   cv_out_of_scope_recall_at_tuned=(None if choice.out_of_scope_recall is None
                                                    else round(choice.out_of_scope_recall, 4)),
                   ambiguity_threshold=fb.ambiguity_threshold)
-    return FallbackPolicy(threshold, fb.ambiguity_threshold, per_intent, oos)
+    return FallbackPolicy(threshold, fb.ambiguity_threshold, per_intent, oos,
+                          choice.familiarity_threshold)

@@ -26,7 +26,7 @@ from supportbot.nlu.features import BlockWeights, FeatureSpace
 if TYPE_CHECKING:
     from supportbot.embeddings import Encoder
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 @dataclass
@@ -36,6 +36,7 @@ class TrainState:
     intents: list[str]
     keys: list[str]  # example keys (see cv.example_key), one per row of `oof`
     oof: np.ndarray  # out-of-fold logits, (len(keys), len(intents))
+    familiarity: np.ndarray | None = None  # out-of-fold familiarity, (len(keys),)
 
     def save(self, folder: Path) -> None:
         """Write atomically: a reader sees the old state or the new one, never a mix."""
@@ -48,6 +49,8 @@ class TrainState:
             np.save(tmp / "w_sparse.npy", self.weights.sparse)
             np.save(tmp / "bias.npy", self.weights.bias)
             np.save(tmp / "oof.npy", self.oof.astype(np.float32))
+            if self.familiarity is not None:
+                np.save(tmp / "familiarity.npy", self.familiarity.astype(np.float32))
             meta = {"version": STATE_VERSION, "intents": self.intents, "keys": self.keys,
                     "weights": vars(self.space.weights)}
             (tmp / "state.json").write_text(json.dumps(meta))
@@ -71,9 +74,13 @@ class TrainState:
                 np.load(folder / "w_sparse.npy", allow_pickle=False),
                 np.load(folder / "bias.npy", allow_pickle=False))
             oof = np.load(folder / "oof.npy", allow_pickle=False)
+            fam_path = folder / "familiarity.npy"
+            familiarity = np.load(fam_path, allow_pickle=False) if fam_path.exists() else None
         except (OSError, ValueError, KeyError, TypeError):
             return None
         intents, keys = list(meta["intents"]), list(meta["keys"])
         if oof.shape != (len(keys), len(intents)) or weights.bias.shape != (len(intents),):
             return None
-        return cls(space, weights, intents, keys, oof)
+        if familiarity is not None and familiarity.shape != (len(keys),):
+            familiarity = None
+        return cls(space, weights, intents, keys, oof, familiarity)

@@ -17,7 +17,7 @@ CONFIG_KEYS = ("version", "recipe", "language", "assistant_id", "pipeline", "pol
                "importers", "nlu", "kb", "escalation", "handoff")
 _NLU_KEYS = ("embedding_model", "word_ngrams", "char_ngrams", "fallback", "languages",
              "out_of_scope_intent")
-_FALLBACK_KEYS = ("threshold", "ambiguity_threshold", "per_intent")
+_FALLBACK_KEYS = ("threshold", "ambiguity_threshold", "per_intent", "familiarity_threshold")
 _KB_KEYS = ("threshold", "clarify_margin", "approximate_above", "max_clarify_options")
 
 CLASSIFIERS = ("DIETClassifier", "SklearnIntentClassifier", "LogisticRegressionClassifier")
@@ -267,6 +267,16 @@ def _read_fallback(value: Any, parent: dict, ctx: FileContext, mapped: _Mapped,
         else:
             ctx.error(f"`nlu.fallback.threshold` must be a number from 0 to 1 or `auto`, not "
                       f"{t!r}", value, "threshold", code="range")
+    if "familiarity_threshold" in value:
+        f = value["familiarity_threshold"]
+        if f is None or f == "auto":
+            fallback = replace(fallback, familiarity_threshold=None)
+        elif _unit_number(f):
+            fallback = replace(fallback, familiarity_threshold=float(f))
+        else:
+            ctx.error(f"`nlu.fallback.familiarity_threshold` must be a number from 0 to 1 "
+                      f"(0 turns it off) or `auto`, not {f!r}", value, "familiarity_threshold",
+                      code="range")
     if "ambiguity_threshold" in value:
         a = value["ambiguity_threshold"]
         if _unit_number(a):

@@ -5,9 +5,10 @@ Mappings are plain dicts by convention but must not be mutated after loading.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from supportbot.errors import Problem
 
@@ -229,7 +230,7 @@ class Step:
     value: Any = None
     entities: tuple[tuple[str, Any], ...] = ()
     slots: tuple[tuple[str, Any], ...] = ()
-    alternatives: tuple["Step", ...] = ()
+    alternatives: tuple[Step, ...] = ()
     source: Source = NOWHERE
 
 
@@ -282,6 +283,9 @@ class FallbackSettings:
     threshold: float | None = None  # None = tune by cross-validation at training time
     ambiguity_threshold: float = 0.1
     per_intent: Mapping[str, float] = field(default_factory=dict)
+    # fall back when a message is less like every training example than this (cosine of
+    # feature vectors); None = tune by cross-validation, 0 = off
+    familiarity_threshold: float | None = None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The tracker store interface."""
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,12 +35,24 @@ class TrackerStore(ABC):
         """Release connections; the default does nothing."""
 
 
+DEFAULT_TRACKER_STORE_URL = "sqlite:///.supportbot/conversations.db"
+TRACKER_STORE_ENV = "SUPPORTBOT_TRACKER_STORE"
+
+
+def resolve_tracker_store_url(explicit: str | Path | None = None) -> str:
+    """Store URL by precedence: explicit > $SUPPORTBOT_TRACKER_STORE > the SQLite default
+    (beside the default handoff queue, so a restart keeps conversations and their tickets)."""
+    return str(explicit or os.environ.get(TRACKER_STORE_ENV) or DEFAULT_TRACKER_STORE_URL)
+
+
 def open_tracker_store(url: str | Path | None) -> TrackerStore:
-    """`None`/`memory://` -> in memory; `sqlite:///path.db` or a path -> SQLite."""
+    """`memory://` -> in memory; `sqlite:///path.db` or a path -> SQLite; `None` -> the
+    default from `resolve_tracker_store_url`."""
     from supportbot.stores.memory import InMemoryTrackerStore
     from supportbot.stores.sqlite import SQLiteTrackerStore
 
-    if url is None or str(url) in ("memory://", ":memory:"):
+    url = resolve_tracker_store_url(url)
+    if str(url) in ("memory://", ":memory:"):
         return InMemoryTrackerStore()
     text = str(url)
     if text.startswith("sqlite:///"):
