@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from supportbot.project import load_project
     from supportbot.training import train
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = [
     "Bot", "ConversationError", "HandoffError", "ModelError", "Problem", "ProjectError",
     "SupportbotError", "Turn", "__version__", "load_project", "train",
