@@ -259,8 +259,8 @@ def run(args, work: Path, torch, Encoder) -> None:
               ">= 90%"),
              (("  diagnostic: in-scope at 90% OOS recall, confidence threshold "
               "read off test"), na, pct(ceiling), "(not a result)"),
-             ("CLINC150 auto threshold (CV on train) / temperature", "argmax",
-              f"{model.threshold:.3f} / {model.temperature:.2f}", ""),
+             ("CLINC150 auto thresholds (CV on train): confidence / familiarity", "argmax",
+              f"{model.threshold:.3f} / {model.policy.familiarity_threshold:.3f}", ""),
              ("CLINC150 training, embeddings cached (s)", na, f"{seconds:.1f}", "")]
 
     if cold is not None:
