@@ -4,7 +4,7 @@ Runs supportbot's intent classifier side by side with a plain baseline (word tf-
 scikit-learn LogisticRegression) and prints one table. The fallback threshold is the one
 supportbot tunes by cross-validation on the training data; test data never touch it.
 
-    python benchmarks/bench_nlu.py                      # everything (~10 minutes on 2 cores)
+    python benchmarks/bench_nlu.py                      # everything (2-10 minutes on 2 cores)
     python benchmarks/bench_nlu.py --skip-baseline      # supportbot only
 
 Data are read from /work/shared/benchmarks (override with --data); embeddings are cached in
