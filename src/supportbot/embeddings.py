@@ -92,7 +92,8 @@ class EmbeddingCache:
 
 
 class Encoder:
-    """Encodes texts into L2-normalised float32 vectors.
+    """Encodes texts into float32 vectors: unit length, scaled by the share of the text's word
+    pieces the model knows (0 for a text the model cannot read at all, e.g. emoji only).
 
     `threads` is the torch thread count for single texts (serving); encoding many uncached texts
     at once (training) uses `batch_threads` (default: every CPU this process may use).
@@ -109,7 +110,8 @@ class Encoder:
         self._fast = None
         self._model_lock = threading.Lock()
         self.use_fast = fast and _fastbert().supports(self.model_path)
-        variant = "fastbert" if self.use_fast else "st"
+        # "-k": vectors scaled by the share of known word pieces (see fastbert.known_share)
+        variant = "fastbert-k" if self.use_fast else "st-k"
         folder = (cache_dir or default_cache_dir()) / "embeddings" / (
             _model_key(self.model_path) + "-" + variant)
         self.cache = EmbeddingCache(folder)
@@ -203,9 +205,20 @@ class Encoder:
                 parts = [fast.encode(texts[i:i + step], batch_size=batch_size)
                          for i in tqdm(range(0, len(texts), step), desc="embedding", unit="chunk")]
                 return np.concatenate(parts)
-            return self.model.encode(texts, batch_size=batch_size, show_progress_bar=progress,
-                                     convert_to_numpy=True,
-                                     normalize_embeddings=True).astype(np.float32)
+            vectors = self.model.encode(texts, batch_size=batch_size,
+                                        show_progress_bar=progress, convert_to_numpy=True,
+                                        normalize_embeddings=True).astype(np.float32)
+            return vectors * self._known_shares(texts)[:, None]
+
+    def _known_shares(self, texts: list[str]) -> np.ndarray:
+        """Share of each text's word pieces the sentence-transformers model knows."""
+        tokenizer = getattr(self.model, "tokenizer", None)
+        unk_id = getattr(tokenizer, "unk_token_id", None)
+        if tokenizer is None or unk_id is None:
+            return np.ones(len(texts), dtype=np.float32)
+        ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return np.array([_fastbert().known_share(row, [0] * len(row), unk_id) for row in ids],
+                        dtype=np.float32)
 
 
 def _fastbert():

@@ -8,6 +8,11 @@ the memory traffic of a single-text call. Batches (training) keep float32 weight
 work is compute-bound and MKL's float32 GEMM is faster. Both paths match sentence-transformers
 to a cosine of 0.9999+, far below anything a classifier can notice.
 
+A text is scaled by the share of its word pieces the model knows: a BERT vocabulary maps every
+word of a script it never saw (Armenian for all-MiniLM-L6-v2, emoji) to `[UNK]`, and the vector of
+a text made of `[UNK]`s is the same whatever the text says. Such a text gets a zero vector (half
+unknown: half length), so the character n-grams carry it instead of a meaningless embedding.
+
 Only models whose folder has `model.safetensors`, `tokenizer.json`, a BERT `config.json` and a
 Transformer -> mean Pooling (-> Normalize) module list are handled; `supports()` says which.
 Nothing here unpickles: weights come from safetensors.
@@ -72,6 +77,8 @@ class FastBertEncoder:
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.max_length)
+        unk = _read_json(path / "special_tokens_map.json").get("unk_token", "[UNK]")
+        self.unk_id = self.tokenizer.token_to_id(unk["content"] if isinstance(unk, dict) else unk)
         self.heads = int(config["num_attention_heads"])
         self.eps = float(config.get("layer_norm_eps", 1e-12))
         weights = load_file(str(path / "model.safetensors"))
@@ -111,7 +118,8 @@ class FastBertEncoder:
         return lambda x: torch.addmm(bias, x, weight_t)
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        """Vectors for `texts` in order; batches group texts of similar token length."""
+        """Vectors for `texts` in order (unit length times the share of known word pieces);
+        batches group texts of similar token length."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         encodings = self.tokenizer.encode_batch(texts) if len(texts) > 1 else [
@@ -123,7 +131,9 @@ class FastBertEncoder:
         for start in range(0, len(order), step):
             chunk = order[start:start + step]
             out[chunk] = self._forward([ids[i] for i in chunk])
-        return out
+        known = np.array([known_share(e.ids, e.special_tokens_mask, self.unk_id)
+                          for e in encodings], dtype=np.float32)
+        return out * known[:, None]
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
         torch = self._torch
@@ -157,6 +167,14 @@ class FastBertEncoder:
                 m = mask.unsqueeze(-1).to(x.dtype)
                 pooled = (x * m).sum(1) / m.sum(1)
             return F.normalize(pooled, dim=1).numpy()
+
+
+def known_share(ids: list[int], special: list[int], unk_id: int | None) -> float:
+    """Share of a text's word pieces that are not the unknown token (1.0 for no pieces)."""
+    pieces = [i for i, s in zip(ids, special) if not s]
+    if not pieces or unk_id is None:
+        return 1.0
+    return 1.0 - sum(1 for i in pieces if i == unk_id) / len(pieces)
 
 
 def _fp16_linear_available() -> bool:
