@@ -12,9 +12,11 @@ from supportbot.project.types import Response, Rule
 
 FALLBACK_RESPONSE = "utter_default"
 CLARIFY_RESPONSE = "utter_clarify"
-# below this intent confidence, FAQ candidates too close to call are offered as "Did you mean"
-# buttons instead of the intent's generic response
-CONFIDENT_INTENT = 0.6
+# An intent's own response beats a KB answer only from this confidence up (and when it is above
+# the KB score); below it, FAQ candidates too close to call are offered as "Did you mean" buttons
+# instead of the intent's generic response. A KB entry answers one precise question, an intent's
+# response a whole topic: the intent must be clearly surer to win.
+CONFIDENT_INTENT = 0.7
 
 
 @dataclass(frozen=True)

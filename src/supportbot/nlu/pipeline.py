@@ -6,8 +6,9 @@ Training (`NluModel.train`):
    small data change, the previous training's out-of-fold logits are reused, see trainstate);
 3. fit the final multinomial logistic regression on all examples;
 4. calibrate: one softmax temperature fitted on the out-of-fold logits;
-5. familiarity: the in-scope examples' feature vectors are kept, so that a message unlike all of
-   them can fall back (see familiarity); out-of-fold familiarity comes with the folds;
+5. nearest examples: the in-scope examples' feature vectors are kept, so that a message unlike
+   all of them can fall back, and so that each intent's most similar example adds evidence to
+   the scores, with a weight chosen by out-of-fold accuracy (see familiarity);
 6. fallback thresholds: from the config, or tuned on the calibrated out-of-fold probabilities
    and familiarity.
 
@@ -55,6 +56,7 @@ TOL = 1e-3
 # An out-of-scope example stands for a far more varied population than an in-scope one
 # (chosen on CLINC150's validation split, never its test split).
 OUT_OF_SCOPE_WEIGHT = 5.0
+NEIGHBOUR_WEIGHTS = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0)  # candidates, chosen by CV accuracy
 REUSE_MAX_CHANGED = 0.01  # reuse out-of-fold scores when at most 1% of the examples changed
 
 
@@ -76,9 +78,11 @@ class NluModel:
 
     def __init__(self, space: FeatureSpace, weights: LinearWeights, intents: list[str],
                  temperature: float, policy: FallbackPolicy, report: dict[str, Any],
-                 embedding_model: str | None, familiar: FamiliarityIndex | None = None):
+                 embedding_model: str | None, familiar: FamiliarityIndex | None = None,
+                 neighbour_weight: float = 0.0):
         self.space = space
         self.familiar = familiar
+        self.neighbour_weight = float(neighbour_weight)
         self.weights = weights
         self.intents = list(intents)
         self.temperature = float(temperature)
@@ -122,6 +126,7 @@ class NluModel:
 
         oof: np.ndarray | None = None
         oof_familiarity: np.ndarray | None = None
+        oof_evidence: np.ndarray | None = None
         in_scope = np.flatnonzero(y != oos_index) if oos_index is not None else np.arange(len(y))
         if len(intents) == 1:
             weights = LinearWeights.zeros(space.dense_dim, features.sparse.shape[1], 1)
@@ -134,9 +139,10 @@ class NluModel:
                 report.update(folds=0, cv_reused=True)
                 init = init.remap(state.space.sparse_terms, space.sparse_terms,
                                   state.intents, intents)
-                oof_familiarity = _reused_familiarity(state, keys, features, in_scope)
+                oof_familiarity, oof_evidence = _reused_neighbours(
+                    state, keys, features, y, len(intents), in_scope)
             else:
-                oof, oof_familiarity, fold_weights, k = _cross_validate(
+                oof, oof_familiarity, oof_evidence, fold_weights, k = _cross_validate(
                     features, y, len(intents), texts, oos_index, progress)
                 report.update(folds=k, cv_reused=False)
                 init = _mean_weights(fold_weights)
@@ -147,18 +153,24 @@ class NluModel:
             report["final_fit_iterations"] = fit.iterations
             timings["final_fit"] = (time.perf_counter() - started - timings["features"]
                                     - timings["cross_validation"])
-        temperature = fit_temperature(oof, y) if oof is not None else 1.0
-        familiar = FamiliarityIndex.build(features, in_scope)
+        neighbour_weight = 0.0
+        scores = oof
+        if oof is not None and oof_evidence is not None:
+            neighbour_weight = _neighbour_weight(oof, oof_evidence, y, oos_index, report)
+            scores = with_evidence(oof, oof_evidence, neighbour_weight, oos_index)
+        temperature = fit_temperature(scores, y) if scores is not None else 1.0
+        familiar = FamiliarityIndex.build(features, in_scope, y, len(intents))
 
-        policy = _policy(settings, oof, oof_familiarity, y, intents, temperature, oos_index,
+        policy = _policy(settings, scores, oof_familiarity, y, intents, temperature, oos_index,
                          report)
         timings["total"] = time.perf_counter() - started
         report.update(temperature=round(temperature, 4),
                       seconds={k: round(v, 2) for k, v in timings.items()})
         if oof is not None:
-            TrainState(space, weights, intents, keys, oof, oof_familiarity).save(state_dir)
+            TrainState(space, weights, intents, keys, oof, oof_familiarity,
+                       oof_evidence).save(state_dir)
         return cls(space, weights, intents, temperature, policy, report,
-                   settings.embedding_model, familiar)
+                   settings.embedding_model, familiar, neighbour_weight)
 
     # ------------------------------------------------------------------ prediction
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
@@ -169,17 +181,28 @@ class NluModel:
         """Probabilities and familiarity (None without a familiarity index) of `texts`."""
         if not texts:
             return np.zeros((0, len(self.intents))), None
+        oos = self.policy.out_of_scope_intent
+        oos_index = self.intents.index(oos) if oos in self.intents else None
         if len(texts) == 1:  # serving: no sparse matrices, same arithmetic
             dense, cols, vals = self.space.one(texts[0])
             logits = vals @ self.weights.sparse[cols] + self.weights.bias
             if dense is not None and self.weights.dense.shape[0]:
                 logits = logits + dense @ self.weights.dense
-            familiarity = (None if self.familiar is None
-                           else np.array([self.familiar.one(dense, cols, vals)]))
-            return softmax(logits[None, :], self.temperature), familiarity
+            logits = logits[None, :]
+            familiarity = None
+            if self.familiar is not None:
+                fam, evidence = self.familiar.one_with_evidence(dense, cols, vals)
+                familiarity = np.array([fam])
+                logits = with_evidence(logits, evidence[None, :], self.neighbour_weight,
+                                       oos_index)
+            return softmax(logits, self.temperature), familiarity
         features = self.space.transform(list(texts))
-        familiarity = None if self.familiar is None else self.familiar.scores(features)
-        return softmax(self.weights.logits(features), self.temperature), familiarity
+        logits = self.weights.logits(features)
+        familiarity = None
+        if self.familiar is not None:
+            familiarity, evidence = self.familiar.neighbours(features)
+            logits = with_evidence(logits, evidence, self.neighbour_weight, oos_index)
+        return softmax(logits, self.temperature), familiarity
 
     def predict(self, texts: list[str]) -> list[ClassifierResult]:
         """Ranking, confidence, familiarity and fallback decision for each text."""
@@ -212,6 +235,7 @@ class NluModel:
             "threshold": self.policy.threshold,
             "ambiguity_threshold": self.policy.ambiguity_threshold,
             "familiarity_threshold": self.policy.familiarity_threshold,
+            "neighbour_weight": self.neighbour_weight,
             "per_intent": dict(self.policy.per_intent),
             "out_of_scope_intent": self.policy.out_of_scope_intent,
             "embedding_model": self.embedding_model,
@@ -263,7 +287,8 @@ class NluModel:
                                 meta["per_intent"], meta["out_of_scope_intent"],
                                 float(meta.get("familiarity_threshold", 0.0)))
         return cls(space, weights, meta["intents"], meta["temperature"], policy,
-                   meta.get("report", {}), model_name, familiar)
+                   meta.get("report", {}), model_name, familiar,
+                   float(meta.get("neighbour_weight", 0.0)) if familiar is not None else 0.0)
 
 
 # ---------------------------------------------------------------------- training steps
@@ -293,14 +318,16 @@ def _state_dir(settings: NluSettings, encoder: Encoder | None, cache_dir: Path |
 
 def _cross_validate(features, y: np.ndarray, n_classes: int, texts: Sequence[str],
                     oos_index: int | None, progress: bool,
-                    ) -> tuple[np.ndarray | None, np.ndarray | None, list[LinearWeights], int]:
-    """Out-of-fold logits and familiarity for every example, plus each fold's weights
-    (None: too few data)."""
+                    ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None,
+                               list[LinearWeights], int]:
+    """Out-of-fold logits, familiarity and neighbour evidence for every example, plus each
+    fold's weights (None: too few data)."""
     k = cv.fold_count(len(y), n_classes)
     if k == 0:
-        return None, None, [], 0
+        return None, None, None, [], 0
     oof = np.zeros((len(y), n_classes), dtype=np.float32)
     oof_familiarity = np.zeros(len(y), dtype=np.float32)
+    oof_evidence = np.zeros((len(y), n_classes), dtype=np.float32)
     folds = cv.assign_folds(texts, y, k)
     fold_weights = []
     from tqdm import tqdm
@@ -311,10 +338,10 @@ def _cross_validate(features, y: np.ndarray, n_classes: int, texts: Sequence[str
         fit = _fit(features.rows(train), y[train], n_classes, None, oos_index, MAX_ITER_CV)
         oof[test] = fit.weights.logits(features.rows(test))
         familiar = train if oos_index is None else train[y[train] != oos_index]
-        oof_familiarity[test] = FamiliarityIndex.build(features, familiar).scores(
-            features.rows(test))
+        oof_familiarity[test], oof_evidence[test] = FamiliarityIndex.build(
+            features, familiar, y, n_classes).neighbours(features.rows(test))
         fold_weights.append(fit.weights)
-    return oof, oof_familiarity, fold_weights, k
+    return oof, oof_familiarity, oof_evidence, fold_weights, k
 
 
 def _fit(features, y: np.ndarray, n_classes: int, init: LinearWeights | None,
@@ -359,25 +386,53 @@ def _reused_oof(state: TrainState, keys: list[str], texts: list[str], intents: l
     return oof, state.weights
 
 
-def _reused_familiarity(state: TrainState, keys: list[str], features,
-                        in_scope: np.ndarray) -> np.ndarray | None:
-    """Out-of-fold familiarity after a small data change: the previous values for unchanged
-    examples; a new example is compared with every other in-scope example."""
-    if state.familiarity is None:
-        return None
+def _reused_neighbours(state: TrainState, keys: list[str], features, y: np.ndarray,
+                       n_classes: int, in_scope: np.ndarray,
+                       ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Out-of-fold familiarity and neighbour evidence after a small data change: the previous
+    values for unchanged examples; a new example is compared with every other in-scope one."""
+    if state.familiarity is None or state.evidence is None:
+        return None, None
     old = {key: i for i, key in enumerate(state.keys)}
-    out = np.zeros(len(keys), dtype=np.float32)
+    familiarity = np.zeros(len(keys), dtype=np.float32)
+    evidence = np.zeros((len(keys), n_classes), dtype=np.float32)
     new_rows = []
     for i, key in enumerate(keys):
         if key in old:
-            out[i] = state.familiarity[old[key]]
+            familiarity[i] = state.familiarity[old[key]]
+            evidence[i] = state.evidence[old[key]]
         else:
             new_rows.append(i)
     if new_rows:
         others = np.setdiff1d(in_scope, new_rows)
-        out[new_rows] = FamiliarityIndex.build(features, others).scores(
-            features.rows(np.array(new_rows)))
-    return out
+        rows = np.array(new_rows)
+        familiarity[rows], evidence[rows] = FamiliarityIndex.build(
+            features, others, y, n_classes).neighbours(features.rows(rows))
+    return familiarity, evidence
+
+
+def with_evidence(logits: np.ndarray, evidence: np.ndarray, weight: float,
+                  oos_index: int | None) -> np.ndarray:
+    """`logits + weight * evidence`; the out-of-scope intent (whose examples are not indexed)
+    gets the row's median in-scope evidence, i.e. neither a bonus nor a penalty."""
+    if weight == 0.0 or evidence.shape[1] != logits.shape[1]:
+        return logits
+    evidence = np.array(evidence, dtype=np.float32)
+    if oos_index is not None and evidence.shape[1] > 1:
+        others = np.delete(evidence, oos_index, axis=1)
+        evidence[:, oos_index] = np.median(others, axis=1)
+    return logits + np.float32(weight) * evidence
+
+
+def _neighbour_weight(oof: np.ndarray, evidence: np.ndarray, y: np.ndarray,
+                      oos_index: int | None, report: dict[str, Any]) -> float:
+    """The candidate weight with the best out-of-fold accuracy (the smallest among ties)."""
+    accuracy = [float((with_evidence(oof, evidence, w, oos_index).argmax(axis=1) == y).mean())
+                for w in NEIGHBOUR_WEIGHTS]
+    best = int(np.argmax(accuracy))
+    report.update(neighbour_weight=NEIGHBOUR_WEIGHTS[best],
+                  cv_accuracy_without_neighbours=round(accuracy[0], 4))
+    return NEIGHBOUR_WEIGHTS[best]
 
 
 def _policy(settings: NluSettings, oof: np.ndarray | None, oof_familiarity: np.ndarray | None,

@@ -26,7 +26,7 @@ from supportbot.nlu.features import BlockWeights, FeatureSpace
 if TYPE_CHECKING:
     from supportbot.embeddings import Encoder
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 
 @dataclass
@@ -37,6 +37,7 @@ class TrainState:
     keys: list[str]  # example keys (see cv.example_key), one per row of `oof`
     oof: np.ndarray  # out-of-fold logits, (len(keys), len(intents))
     familiarity: np.ndarray | None = None  # out-of-fold familiarity, (len(keys),)
+    evidence: np.ndarray | None = None  # out-of-fold neighbour evidence, like `oof`
 
     def save(self, folder: Path) -> None:
         """Write atomically: a reader sees the old state or the new one, never a mix."""
@@ -51,6 +52,8 @@ class TrainState:
             np.save(tmp / "oof.npy", self.oof.astype(np.float32))
             if self.familiarity is not None:
                 np.save(tmp / "familiarity.npy", self.familiarity.astype(np.float32))
+            if self.evidence is not None:
+                np.save(tmp / "evidence.npy", self.evidence.astype(np.float32))
             meta = {"version": STATE_VERSION, "intents": self.intents, "keys": self.keys,
                     "weights": vars(self.space.weights)}
             (tmp / "state.json").write_text(json.dumps(meta))
@@ -76,6 +79,8 @@ class TrainState:
             oof = np.load(folder / "oof.npy", allow_pickle=False)
             fam_path = folder / "familiarity.npy"
             familiarity = np.load(fam_path, allow_pickle=False) if fam_path.exists() else None
+            ev_path = folder / "evidence.npy"
+            evidence = np.load(ev_path, allow_pickle=False) if ev_path.exists() else None
         except (OSError, ValueError, KeyError, TypeError):
             return None
         intents, keys = list(meta["intents"]), list(meta["keys"])
@@ -83,4 +88,6 @@ class TrainState:
             return None
         if familiarity is not None and familiarity.shape != (len(keys),):
             familiarity = None
-        return cls(space, weights, intents, keys, oof, familiarity)
+        if evidence is not None and evidence.shape != oof.shape:
+            evidence = None
+        return cls(space, weights, intents, keys, oof, familiarity, evidence)
