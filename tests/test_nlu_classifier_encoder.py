@@ -79,3 +79,43 @@ def test_classifier_with_embeddings_generalises_to_paraphrases(encoder, tmp_path
     model.save(tmp_path / "nlu")
     loaded = NluModel.load(tmp_path / "nlu", encoder=encoder)
     assert np.allclose(loaded.probabilities(unseen), model.probabilities(unseen), atol=1e-6)
+
+
+def test_nearest_example_evidence_is_consistent_and_survives_saving(encoder, tmp_path):
+    from supportbot.nlu.pipeline import with_evidence
+
+    data = {
+        "card_arrival": ["when will my card arrive", "my new card has not come yet",
+                         "how long does card delivery take", "card still not delivered",
+                         "is my card on its way"],
+        "exchange_rate": ["what is the exchange rate", "how much is a dollar in euros",
+                          "currency conversion rates", "euro to pound rate today",
+                          "what rate do you use to convert money"],
+        "greet": ["hello", "hi there", "good morning", "hey", "good evening"],
+        "out_of_scope": ["tell me a joke", "what's the weather", "who won the match",
+                         "recommend a movie", "how tall is everest"],
+    }
+    examples = [Example(t, intent) for intent, texts in data.items() for t in texts]
+    model = NluModel.train(examples, NluSettings(), encoder=encoder, cache_dir=tmp_path)
+    index = model.familiar
+    assert index is not None and index.n_classes == 4 and len(index) == 15  # in scope only
+    texts = ["is my card in the post yet?", "hello", "tell me a joke"]
+    familiarity, evidence = index.neighbours(model.space.transform(texts))
+    for i, text in enumerate(texts):
+        fam, ev = index.one_with_evidence(*model.space.one(text))
+        assert fam == pytest.approx(float(familiarity[i]), abs=1e-4)
+        assert np.allclose(ev, evidence[i], atol=1e-4)
+    greet = model.intents.index("greet")
+    oos = model.intents.index("out_of_scope")
+    assert evidence[1].argmax() == greet and evidence[1, greet] == pytest.approx(1.0, abs=1e-2)
+    assert evidence[:, oos].max() == 0.0  # out-of-scope examples are not indexed ...
+    shifted = with_evidence(np.zeros((3, 4), np.float32), evidence, 2.0, oos)
+    others = np.delete(evidence, oos, axis=1)  # ... and get a neutral share of the evidence
+    assert np.allclose(shifted[:, oos], 2.0 * np.median(others, axis=1))
+    assert "neighbour_weight" in model.report
+    model.save(tmp_path / "nlu")
+    loaded = NluModel.load(tmp_path / "nlu", encoder=encoder)
+    assert loaded.neighbour_weight == model.neighbour_weight
+    assert np.allclose(loaded.probabilities(texts), model.probabilities(texts), atol=1e-5)
+    assert [r.familiarity for r in loaded.predict(texts)] == [r.familiarity
+                                                              for r in model.predict(texts)]
