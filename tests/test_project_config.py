@@ -261,3 +261,14 @@ def test_per_intent_threshold_for_an_unknown_intent_warns(tmp_path):
     root = with_config(tmp_path, "nlu:\n  fallback:\n    per_intent:\n      gret: 0.3\n")
     [w] = [w for w in load_project(root).warnings if w.code == "unknown-intent"]
     assert (w.file, w.line) == ("config.yml", 4) and "did you mean 'greet'" in w.hint
+
+
+def test_familiarity_threshold_is_read_and_checked(tmp_path):
+    root = with_config(tmp_path, "nlu:\n  fallback:\n    familiarity_threshold: 0.35\n")
+    assert load_project(root).config.nlu.fallback.familiarity_threshold == 0.35
+    root = with_config(tmp_path, "nlu:\n  fallback:\n    familiarity_threshold: auto\n")
+    assert load_project(root).config.nlu.fallback.familiarity_threshold is None
+    root = with_config(tmp_path, "nlu:\n  fallback:\n    familiarity_threshold: 1.3\n")
+    [problem] = [p for p in validate_project(root) if p.severity == "error"]
+    assert problem.code == "range" and problem.line == 3 and problem.file == "config.yml"
+    assert "familiarity_threshold" in problem.message and "0 turns it off" in problem.message
