@@ -2,6 +2,7 @@
 conversation, relay agent messages, and take the conversation back (with a CSAT question)."""
 from __future__ import annotations
 
+import builtins
 import re
 import time
 from collections.abc import Callable
@@ -105,11 +106,11 @@ class BotQueue:
         return compute_metrics(self.backend, total_conversations=self.bot.store.count(),
                                since=since)
 
-    def check_timeouts(self) -> list[str]:
+    def check_timeouts(self) -> builtins.list[str]:
         """Apologise to customers whose ticket waited longer than `claim_timeout` (once each);
         returns their conversation ids. Call it periodically (a server does)."""
         now = time.time()
-        told: list[str] = []
+        told: builtins.list[str] = []
         for ticket in self.backend.list(status="waiting"):
             if now - ticket.created_at < self.config.claim_timeout:
                 continue

@@ -113,7 +113,7 @@ class NluModel:
         index = {name: i for i, name in enumerate(intents)}
         y = np.array([index[name] for name in labels], dtype=np.int64)
         encoder = _encoder_for(settings, encoder)
-        space = FeatureSpace(tuple(settings.word_ngrams), tuple(settings.char_ngrams), encoder,
+        space = FeatureSpace(_pair(settings.word_ngrams), _pair(settings.char_ngrams), encoder,
                              BLOCK_WEIGHTS)
         features = space.fit_transform(texts, progress=progress)
         timings = {"features": time.perf_counter() - started}
@@ -292,6 +292,11 @@ class NluModel:
 
 
 # ---------------------------------------------------------------------- training steps
+def _pair(ngrams) -> tuple[int, int]:
+    low, high = ngrams
+    return int(low), int(high)
+
+
 def _encoder_for(settings: NluSettings, encoder: Encoder | None) -> Encoder | None:
     if settings.embedding_model is None:
         return None
