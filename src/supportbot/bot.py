@@ -226,9 +226,9 @@ class Bot:
         if ticket is not None:
             parse = self._quiet_parse(text, tracker)
             add(UserMessage(text=text, parse=parse, channel=channel, metadata=metadata))
-            replies, action, reason = self.handoff.while_owned(ticket, tracker, parse, channel, add)
+            owned, action, reason = self.handoff.while_owned(ticket, tracker, parse, channel, add)
             still_open = self.handoff.open_ticket(tracker)
-            return Turn(cid, tuple(replies), parse, action, reason,
+            return Turn(cid, tuple(owned), parse, action, reason,
                         handoff=self.handoff.info(still_open or self.queue.backend.get(ticket.id)))
         self.handoff.close_finished(tracker, add)
         parse = self.parse(text, previous_language=tracker.language)
@@ -253,14 +253,14 @@ class Bot:
             reply = self._render_response("utter_handoff_confirm", tracker, parse.language,
                                           channel, {})
             why = "; ".join(r.explanation for r in decision.reasons)
-            replies: tuple[Reply, ...] = ()
+            confirm: tuple[Reply, ...] = ()
             if reply is not None:
                 add(BotReply(text=reply.text, buttons=_button_dicts(reply),
                              template="utter_handoff_confirm", action="handoff_confirm",
                              reason=why,
                              data={"fallback": plan.is_fallback, **decision.confirmation_data()}))
-                replies = (reply,)
-            return Turn(cid, replies, parse, "handoff_confirm", why, kb=kb, debug=debug)
+                confirm = (reply,)
+            return Turn(cid, confirm, parse, "handoff_confirm", why, kb=kb, debug=debug)
         replies = self._execute(plan, tracker, parse, kb, channel, add)
         return Turn(cid, tuple(replies), parse, plan.action, plan.reason, kb=kb, debug=debug)
 

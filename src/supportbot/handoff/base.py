@@ -1,6 +1,7 @@
 """The interface every handoff queue backend implements."""
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
 
@@ -35,7 +36,7 @@ class HandoffQueue(Protocol):
 
     def list(self, status: Status | str | None = None, queue: str | None = None,
              agent_id: str | None = None, *, since: float | None = None,
-             limit: int | None = None, with_transcript: bool = False) -> list[Ticket]:
+             limit: int | None = None, with_transcript: bool = False) -> builtins.list[Ticket]:
         """Tickets matching every given filter, oldest first (transcripts only when asked)."""
 
     def claim(self, agent_id: str, ticket_id: str | None = None) -> Ticket | None:
@@ -64,7 +65,7 @@ class HandoffQueue(Protocol):
         """Record a 1-5 satisfaction score on a closed ticket."""
 
     # ---------------------------------------------------------------- outbox
-    def pending_outbox(self, conversation_id: str | None = None) -> list[OutboxMessage]:
+    def pending_outbox(self, conversation_id: str | None = None) -> builtins.list[OutboxMessage]:
         """Undelivered outbox messages, oldest first."""
 
     def mark_delivered(self, message_ids: Iterable[str]) -> int:
@@ -77,7 +78,7 @@ class HandoffQueue(Protocol):
     def set_online(self, agent_id: str, online: bool) -> Agent:
         """Mark an agent online or offline."""
 
-    def agents(self) -> list[Agent]:
+    def agents(self) -> builtins.list[Agent]:
         """Every known agent, by id."""
 
     def get_agent(self, agent_id: str) -> Agent:
@@ -91,7 +92,7 @@ class HandoffQueue(Protocol):
         """Expected seconds until a ticket at `position` is claimed; None when unknown."""
 
     def claim_log(self, queue: str | None = None, *, since: float | None = None,
-                  limit: int | None = None) -> list[ClaimRecord]:
+                  limit: int | None = None) -> builtins.list[ClaimRecord]:
         """Recorded claims, newest first."""
 
     def stats(self) -> QueueStats:

@@ -5,6 +5,7 @@ yields a `Db` that runs it in its own dialect.
 """
 from __future__ import annotations
 
+import builtins
 import json
 import time
 import uuid
@@ -349,9 +350,10 @@ class SqlQueue(ABC):
 
     def list(self, status: Status | str | None = None, queue: str | None = None,
              agent_id: str | None = None, *, since: float | None = None,
-             limit: int | None = None, with_transcript: bool = False) -> list[Ticket]:
+             limit: int | None = None, with_transcript: bool = False) -> builtins.list[Ticket]:
         """Tickets matching every given filter, oldest first (transcripts only when asked)."""
-        where, params = ["1 = 1"], []  # type: ignore[var-annotated]
+        where: builtins.list[str] = ["1 = 1"]
+        params: builtins.list[Any] = []
         if status is not None:
             where.append("status = ?")
             params.append(_status(status).value)
@@ -394,7 +396,8 @@ class SqlQueue(ABC):
                 if refusal:
                     raise HandoffError(f"cannot claim ticket {ticket.id}: {refusal}")
             else:
-                where, params = ["status = 'waiting'"], []  # type: ignore[var-annotated]
+                where: builtins.list[str] = ["status = 'waiting'"]
+                params: builtins.list[Any] = []
                 if agent.skills:
                     where.append(f"queue IN {_marks(agent.skills)}")
                     params.extend(agent.skills)
@@ -539,7 +542,7 @@ class SqlQueue(ABC):
             return self._ticket(db, ticket.id)
 
     # ---------------------------------------------------------------- outbox
-    def pending_outbox(self, conversation_id: str | None = None) -> list[OutboxMessage]:
+    def pending_outbox(self, conversation_id: str | None = None) -> builtins.list[OutboxMessage]:
         """Undelivered outbox messages, oldest first."""
         sql = f"SELECT {_OUTBOX_COLS} FROM {{outbox}} WHERE delivered_at IS NULL"
         params: list[Any] = []
@@ -586,7 +589,7 @@ class SqlQueue(ABC):
                 self._agent(db, agent_id)  # raises the unknown-agent error
             return self._agent(db, agent_id)
 
-    def agents(self) -> list[Agent]:
+    def agents(self) -> builtins.list[Agent]:
         """Every known agent, by id."""
         with self._transaction(write=False) as db:
             return self._all_agents(db)
@@ -619,9 +622,10 @@ class SqlQueue(ABC):
         return estimate_wait(recent, position, online)
 
     def claim_log(self, queue: str | None = None, *, since: float | None = None,
-                  limit: int | None = None) -> list[ClaimRecord]:
+                  limit: int | None = None) -> builtins.list[ClaimRecord]:
         """Recorded claims, newest first."""
-        where, params = ["1 = 1"], []  # type: ignore[var-annotated]
+        where: builtins.list[str] = ["1 = 1"]
+        params: builtins.list[Any] = []
         if queue is not None:
             where.append("queue = ?")
             params.append(queue)

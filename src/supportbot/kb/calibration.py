@@ -237,7 +237,7 @@ class Calibrator:
 
     def heads(self, script: str | None) -> Heads:
         """The heads used for a question written in `script` (None = pooled)."""
-        if script in self.by_script:
+        if script is not None and script in self.by_script:
             return self.by_script[script]
         if script and script != "latin" and NON_LATIN in self.by_script:
             return self.by_script[NON_LATIN]

@@ -34,7 +34,7 @@ class DenseIndex:
         self.kind = kind  # "exact" or "hnsw"
         self.ef_search = ef_search
         if kind == "hnsw":
-            faiss.downcast_index(index).hnsw.efSearch = ef_search
+            faiss.downcast_index(index).hnsw.efSearch = ef_search  # type: ignore[attr-defined]
 
     @classmethod
     def build(cls, vectors: np.ndarray, approximate: bool) -> DenseIndex:
@@ -42,6 +42,7 @@ class DenseIndex:
         _limit_threads()
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         dim = vectors.shape[1]
+        index: faiss.Index
         if approximate:
             index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION

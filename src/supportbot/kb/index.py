@@ -156,7 +156,9 @@ class KBIndex:
             qvec = vectors[q] if vectors is not None else None
             reachable = len(self._entry_phrasings[own]) > 1
             text = self.phrasings[q]
-            searches = [("loo", text, qvec, np.asarray([q]), own if reachable else None, 1.0)]
+            searches: list[tuple[str, str, np.ndarray | None, np.ndarray | None, int | None,
+                                 float]] = [
+                ("loo", text, qvec, np.asarray([q]), own if reachable else None, 1.0)]
             if UNCOVERED_WEIGHT > 0 and reachable:
                 searches.append(("uncovered", text, qvec, self._entry_phrasings[own], None,
                                  UNCOVERED_WEIGHT))
@@ -190,7 +192,7 @@ class KBIndex:
             extra = 0 if exclude is None else len(exclude)
             _, ids = self.dense.search(qvec, CANDIDATE_POOL + extra)
             ids = ids[ids >= 0]
-            if extra:
+            if exclude is not None and extra:
                 ids = ids[~np.isin(ids, exclude)]
             pool.append(ids)
         nearby = np.unique(self.phrasing_entry[np.concatenate(pool).astype(np.int64)])
@@ -287,7 +289,7 @@ class KBIndex:
         folder.mkdir(parents=True, exist_ok=True)
         bm_arrays, terms = self.bm25.to_arrays()
         arrays = {**bm_arrays, **self.char.to_arrays(), "phrasing_entry": self.phrasing_entry}
-        np.savez(folder / _ARRAYS, **arrays)
+        np.savez(folder / _ARRAYS, **arrays)  # type: ignore[arg-type]  # numpy's stub
         if self.dense is not None:
             self.dense.save(folder / _DENSE)
         manifest = {

@@ -158,7 +158,9 @@ def _lbfgs(objective, x: np.ndarray, max_iter: int, tol: float, memory: int = 5,
         direction = -q
         slope = float(np.dot(g, direction))
         if slope >= 0:  # not a descent direction: restart from steepest descent
-            s_hist.clear(), y_hist.clear(), rho_hist.clear()
+            s_hist.clear()
+            y_hist.clear()
+            rho_hist.clear()
             direction = -g / max(float(np.linalg.norm(g)), 1e-12)
             slope = float(np.dot(g, direction))
         step = 1.0

@@ -93,8 +93,8 @@ class FastBertEncoder:
         self.emb_norm = (w("embeddings.LayerNorm.weight"), w("embeddings.LayerNorm.bias"))
         self.dim = int(self.word.shape[1])
         self.half_weights = _fp16_linear_available()
-        self.layers = []  # float32 weights: batches are compute-bound, MKL is fastest there
-        self.single_layers = []  # float16-stored weights: one text is memory-bound
+        self.layers: list[tuple] = []  # float32 weights: batches are compute-bound, MKL is fastest there
+        self.single_layers: list[tuple] = []  # float16-stored weights: one text is memory-bound
         for i in range(int(config["num_hidden_layers"])):
             p = f"encoder.layer.{i}."
             qkv_w = torch.cat([w(p + f"attention.self.{n}.weight") for n in ("query", "key", "value")])

@@ -102,12 +102,13 @@ class TfidfBlock:
         vectorizer = self._vectorizer
         if vectorizer is None:
             raise ModelError("tf-idf block used before fit; train the NLU model first")
-        if self._analyzer is None:
-            self._analyzer = vectorizer.build_analyzer()
+        analyzer = self._analyzer
+        if analyzer is None:
+            analyzer = self._analyzer = vectorizer.build_analyzer()
             self._idf = np.asarray(vectorizer.idf_, dtype=np.float64)
         vocabulary = vectorizer.vocabulary_
         counts: dict[int, int] = {}
-        for gram in self._analyzer(text):
+        for gram in analyzer(text):
             j = vocabulary.get(gram)
             if j is not None:
                 counts[j] = counts.get(j, 0) + 1

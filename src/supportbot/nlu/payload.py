@@ -92,14 +92,15 @@ def parse_payload(text: str, intents: Collection[str] | None = None) -> PayloadP
     intent, key, raw = m.group("intent"), m.group("key"), m.group("json")
     if intents is not None and intent not in intents:
         return None
-    entities: tuple[Entity, ...] | None = ()
+    entities: tuple[Entity, ...] = ()
     if raw is not None:
         try:
-            entities = _entities(json.loads(raw))
+            parsed = _entities(json.loads(raw))
         except ValueError:  # malformed JSON: a customer typing, not a button
             return None
-        if entities is None:
+        if parsed is None:
             return None
+        entities = parsed
     return PayloadParse(intent=intent, retrieval_key=f"{intent}/{key}" if key else None,
                         entities=entities)
 

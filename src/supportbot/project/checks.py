@@ -106,7 +106,7 @@ def _check_examples(nlu: NluData, report: Report) -> None:
             report.error(f"example {ex.text!r} is under intent {ex.intent!r} and also under "
                          f"{first[0]!r} (at {first[1]})", ex.source,
                          "keep it under the one intent it means", code="conflicting-example")
-    first_source = {}
+    first_source: dict[str, Source] = {}
     for ex in nlu.examples:
         first_source.setdefault(ex.intent, ex.source)
     for intent, n in counts.items():
@@ -131,10 +131,10 @@ def _check_intent_coverage(parts: ProjectParts, names: _Names, report: Report) -
             report.warning(f"intent {intent!r} has examples but is not in the domain", source,
                            f"add `- {intent}` under `intents:` in the domain",
                            code="intent-not-in-domain")
-    for name, intent in declared.items():
+    for name, definition in declared.items():
         if name not in names.data_intents and name not in BUILTIN_INTENTS:
             report.warning(f"intent {name!r} is in the domain but has no NLU examples",
-                           intent.source, "add examples (or reach it only via a `/"
+                           definition.source, "add examples (or reach it only via a `/"
                            f"{name}` button payload)", code="intent-without-examples")
 
 

@@ -229,8 +229,10 @@ def _read_nlu_settings(value: Any, parent: dict, ctx: FileContext, mapped: _Mapp
         for key in ("word_ngrams", "char_ngrams"):
             if key in value:
                 pair = _ngram_range(value[key], value, key, ctx)
-                if pair:
-                    settings = replace(settings, **{key: pair})
+                if pair and key == "word_ngrams":
+                    settings = replace(settings, word_ngrams=pair)
+                elif pair:
+                    settings = replace(settings, char_ngrams=pair)
         if "languages" in value:
             langs = ctx.str_list(value["languages"], "`nlu.languages`", value, "languages")
             if langs:
@@ -312,8 +314,10 @@ def _read_kb_settings(value: Any, parent: dict, ctx: FileContext) -> KBSettings:
     ctx.check_keys(value, _KB_KEYS, "`kb`")
     for key in ("threshold", "clarify_margin"):
         if key in value:
-            if _unit_number(value[key]):
-                settings = replace(settings, **{key: float(value[key])})
+            if _unit_number(value[key]) and key == "threshold":
+                settings = replace(settings, threshold=float(value[key]))
+            elif _unit_number(value[key]):
+                settings = replace(settings, clarify_margin=float(value[key]))
             else:
                 ctx.error(f"`kb.{key}` must be a number from 0 to 1, not {value[key]!r}", value,
                           key, code="range")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from supportbot.project.context import FileContext, type_name
 from supportbot.project.markup import parse_markup
@@ -91,10 +91,11 @@ def read_nlu(section: Any, parent: dict, ctx: FileContext, out: NluBuilder) -> N
             ctx.error(f"{kind} {name!r} has no `examples`", item, kind,
                       hint="add `examples: |` followed by `- ...` lines", code="no-examples")
             continue
+        block = cast(LineMap, item)  # mappings read from YAML are LineMaps
         if kind == "intent":
-            _read_intent(name, item, ctx, out)
+            _read_intent(name, block, ctx, out)
         else:
-            items = [(t, line) for t, line in _block_items(item, ctx, kind, name)
+            items = [(t, line) for t, line in _block_items(block, ctx, kind, name)
                      if isinstance(t, str)]
             src = ctx.at(item, kind)
             if kind == "synonym":

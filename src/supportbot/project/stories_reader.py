@@ -1,7 +1,7 @@
 """`rules:` and `stories:` sections. Rules are executed; stories are read and checked only."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from supportbot.project.context import FileContext, NotExecutedLog, type_name
 from supportbot.project.types import MISSING, Rule, Step, Story
@@ -77,7 +77,7 @@ def _named_blocks(section: Any, parent: dict, key: str, kind: str, ctx: FileCont
             ctx.error(f"item of `{key}` has no `{kind}:` name", section, i, hint=hint,
                       code="no-name")
             continue
-        blocks.append((item, str(name)))
+        blocks.append((cast(LineMap, item), str(name)))  # YAML mappings are LineMaps
     return blocks
 
 
