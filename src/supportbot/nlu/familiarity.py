@@ -76,7 +76,7 @@ class FamiliarityIndex:
         evidence = np.zeros((n, self.n_classes), dtype=np.float32)
         if len(self) == 0 or n == 0:
             return familiarity, evidence
-        sparse_t = self.sparse.T.tocsr()
+        sparse_t = self._transposed()  # terms x examples
         for start in range(0, n, CHUNK):
             stop = min(n, start + CHUNK)
             q_sparse = features.sparse[start:stop]
@@ -103,12 +103,11 @@ class FamiliarityIndex:
         evidence = np.zeros(self.n_classes, dtype=np.float32)
         if len(self) == 0:
             return 0.0, evidence
-        if self._by_term is None:
-            self._by_term = self.sparse.T.tocsr()
+        by_term = self._transposed()
         sims = np.zeros(len(self), dtype=np.float32)
         q_sq = float(np.dot(vals, vals))
         if len(cols):
-            sims += np.asarray(self._by_term[cols].T @ np.asarray(vals, np.float32)).ravel()
+            sims += np.asarray(by_term[cols].T @ np.asarray(vals, np.float32)).ravel()
         if self._dense32 is not None and dense is not None:
             q = np.asarray(dense, dtype=np.float32)
             dense_sims = self._dense32 @ q
@@ -117,6 +116,12 @@ class FamiliarityIndex:
             q_sq += float(np.dot(q, q))
         best = float((sims / self.norms).max()) / max(np.sqrt(q_sq), 1e-6)
         return float(min(max(best, 0.0), 1.0)), evidence
+
+    def _transposed(self) -> sp.csr_matrix:
+        """The examples' vectors by term (terms x examples), built once."""
+        if self._by_term is None:
+            self._by_term = self.sparse.T.tocsr()
+        return self._by_term
 
     def _per_class(self, sims: np.ndarray) -> np.ndarray:
         """Per-intent maximum of `sims` (texts x indexed examples); 0 for intents not indexed."""

@@ -85,6 +85,8 @@ class NluModel:
         self.neighbour_weight = float(neighbour_weight)
         self.weights = weights
         self.intents = list(intents)
+        oos = policy.out_of_scope_intent
+        self._oos_index = self.intents.index(oos) if oos in self.intents else None
         self.temperature = float(temperature)
         self.policy = policy
         self.report = report
@@ -181,8 +183,7 @@ class NluModel:
         """Probabilities and familiarity (None without a familiarity index) of `texts`."""
         if not texts:
             return np.zeros((0, len(self.intents))), None
-        oos = self.policy.out_of_scope_intent
-        oos_index = self.intents.index(oos) if oos in self.intents else None
+        oos_index = self._oos_index
         if len(texts) == 1:  # serving: no sparse matrices, same arithmetic
             dense, cols, vals = self.space.one(texts[0])
             logits = vals @ self.weights.sparse[cols] + self.weights.bias
