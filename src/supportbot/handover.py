@@ -228,16 +228,14 @@ class HandoffFlow:
         message goes onto that ticket and the conversation follows it again.
         """
         backend = self.queue.backend
-        for _ in range(2):
-            try:
+        try:
+            return backend.enqueue(request)
+        except HandoffError:
+            ticket = backend.open_ticket_for(request.conversation_id)
+            if ticket is None:  # resolved in between: open a new one
                 return backend.enqueue(request)
-            except HandoffError:
-                ticket = backend.open_ticket_for(request.conversation_id)
-                if ticket is None:  # resolved in between: try to open a new one
-                    continue
-                backend.add_customer_message(ticket.id, text)
-                return backend.get(ticket.id)
-        return backend.enqueue(request)
+            backend.add_customer_message(ticket.id, text)
+            return backend.get(ticket.id)
 
     def csat_answer(self, tracker: Tracker, parse: Parse, channel: str,
                     add: Callable[[Event], None]) -> list[Reply] | None:

@@ -261,24 +261,13 @@ def _read_fallback(value: Any, parent: dict, ctx: FileContext, mapped: _Mapped,
     _note_override(value, mapped, ctx, ("threshold", "ambiguity_threshold"),
                    prefix="nlu.fallback.")
     if "threshold" in value:
-        t = value["threshold"]
-        if t is None or t == "auto":
-            fallback = replace(fallback, threshold=None)
-        elif _unit_number(t):
-            fallback = replace(fallback, threshold=float(t))
-        else:
-            ctx.error(f"`nlu.fallback.threshold` must be a number from 0 to 1 or `auto`, not "
-                      f"{t!r}", value, "threshold", code="range")
+        ok, t = _auto_or_unit(value, "threshold", ctx, "")
+        if ok:
+            fallback = replace(fallback, threshold=t)
     if "familiarity_threshold" in value:
-        f = value["familiarity_threshold"]
-        if f is None or f == "auto":
-            fallback = replace(fallback, familiarity_threshold=None)
-        elif _unit_number(f):
-            fallback = replace(fallback, familiarity_threshold=float(f))
-        else:
-            ctx.error(f"`nlu.fallback.familiarity_threshold` must be a number from 0 to 1 "
-                      f"(0 turns it off) or `auto`, not {f!r}", value, "familiarity_threshold",
-                      code="range")
+        ok, f = _auto_or_unit(value, "familiarity_threshold", ctx, " (0 turns it off)")
+        if ok:
+            fallback = replace(fallback, familiarity_threshold=f)
     if "ambiguity_threshold" in value:
         a = value["ambiguity_threshold"]
         if _unit_number(a):
@@ -301,6 +290,20 @@ def _read_fallback(value: Any, parent: dict, ctx: FileContext, mapped: _Mapped,
                               per, intent, code="range")
             fallback = replace(fallback, per_intent=good)
     return fallback
+
+
+def _auto_or_unit(value: dict, key: str, ctx: FileContext,
+                  note: str) -> tuple[bool, float | None]:
+    """Read `nlu.fallback.<key>`: `auto`/null (None: tune it) or a number from 0 to 1.
+    Returns (readable, value); an unreadable value is reported as an error."""
+    raw = value[key]
+    if raw is None or raw == "auto":
+        return True, None
+    if _unit_number(raw):
+        return True, float(raw)
+    ctx.error(f"`nlu.fallback.{key}` must be a number from 0 to 1{note} or `auto`, not {raw!r}",
+              value, key, code="range")
+    return False, None
 
 
 def _read_kb_settings(value: Any, parent: dict, ctx: FileContext) -> KBSettings:
