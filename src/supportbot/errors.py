@@ -58,3 +58,7 @@ class ConversationError(SupportbotError):
 
 class HandoffError(SupportbotError):
     """A queue operation is not allowed (unknown ticket, wrong state, agent over its limit)."""
+
+
+class ActionError(SupportbotError):
+    """A custom action cannot be loaded or called (bad module, unknown action, server error)."""

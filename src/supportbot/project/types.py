@@ -182,6 +182,40 @@ class Response:
 
 
 @dataclass(frozen=True)
+class SlotValidation:
+    """Checks a form applies to a value before it fills a slot (supportbot extension).
+
+    Declared under a form's `validation:` key, per slot: `regex` (the whole value must match),
+    `values` (allowed values, compared case-insensitively), `min` / `max` (numbers). `response`
+    names the response sent when the value fails (default `utter_invalid_<slot>`, else a built-in
+    "that doesn't look right" message).
+    """
+
+    regex: str | None = None
+    values: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    response: str | None = None
+
+
+@dataclass(frozen=True)
+class FormDef:
+    """A form: the slots it asks for, in order, and how each one is filled.
+
+    `mappings` holds slot mappings declared on the form itself (Rasa 2.x); an empty entry means
+    the slot's own `mappings:` in `slots:` are used (Rasa 3.x). `ignored_intents`: messages with
+    these intents never fill a slot of this form.
+    """
+
+    name: str
+    required_slots: tuple[str, ...]
+    mappings: Mapping[str, tuple[SlotMapping, ...]] = field(default_factory=dict)
+    ignored_intents: tuple[str, ...] = ()
+    validation: Mapping[str, SlotValidation] = field(default_factory=dict)
+    source: Source = NOWHERE
+
+
+@dataclass(frozen=True)
 class SessionConfig:
     session_expiration_time: float = 60.0  # minutes; 0 = sessions never expire
     carry_over_slots_to_new_session: bool = True
@@ -194,7 +228,7 @@ class Domain:
     slots: Mapping[str, SlotDef] = field(default_factory=dict)
     responses: Mapping[str, Response] = field(default_factory=dict)
     actions: tuple[str, ...] = ()
-    forms: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    forms: Mapping[str, FormDef] = field(default_factory=dict)
     session_config: SessionConfig = SessionConfig()
     store_entities_as_slots: bool = True
 
