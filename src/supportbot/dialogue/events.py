@@ -87,6 +87,15 @@ class SlotSet(Event):
 
 
 @dataclass(frozen=True)
+class ActiveLoop(Event):
+    """A form became active (`name`) or stopped being active (`name` None), as Rasa's
+    `active_loop` event. The slot a form asks for is the `requested_slot` slot."""
+
+    type: ClassVar[str] = "active_loop"
+    name: str | None
+
+
+@dataclass(frozen=True)
 class HandoffRequested(Event):
     """The escalation policy decided to hand the conversation to a person."""
 
@@ -115,7 +124,7 @@ class AgentMessage(Event):
 
 _EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
-    for cls in (SessionStarted, UserMessage, BotReply, ActionExecuted, SlotSet,
+    for cls in (SessionStarted, UserMessage, BotReply, ActionExecuted, SlotSet, ActiveLoop,
                 HandoffRequested, HandoffEnded, AgentMessage)
 }
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from supportbot.dialogue.events import (
+    ActiveLoop,
     BotReply,
     Event,
     HandoffEnded,
@@ -41,6 +42,21 @@ class Tracker:
             if isinstance(ev, SlotSet):
                 values[ev.name] = ev.value
         return values
+
+    @property
+    def active_form(self) -> str | None:
+        """The form (Rasa: active loop) running now, if any (forms end with their session)."""
+        active: str | None = None
+        for ev in self.session_events():
+            if isinstance(ev, ActiveLoop):
+                active = ev.name
+        return active
+
+    @property
+    def requested_slot(self) -> str | None:
+        """The slot the active form asked for last."""
+        value = self.slots.get("requested_slot")
+        return value if isinstance(value, str) and self.active_form else None
 
     def user_messages(self, session_only: bool = True) -> list[UserMessage]:
         src = self.session_events() if session_only else self.events
