@@ -44,9 +44,11 @@ def test_rasa_2x_project_with_retrieval_forms_and_custom_actions_loads():
     assert p.config.nlu.fallback.threshold == 0.7 and p.config.nlu.char_ngrams == (1, 4)
     # what is not executed is named, with file and line
     texts = "\n".join(warning_texts(p))
-    assert "domain.yml:30: warning: form 'subscribe_form' is read but not executed" in texts
-    assert "custom action 'action_subscribe_newsletter' is read but not executed" in texts
-    assert "custom action 'validate_subscribe_form'" in texts
+    # forms and custom actions run now: loading no longer warns about them
+    assert "subscribe_form" not in texts and "action_subscribe_newsletter" not in texts
+    form = p.domain.forms["subscribe_form"]
+    assert form.required_slots == ("email",) and form.source.line == 30
+    assert form.mappings["email"][0].entity == "email"
     assert "data/core/stories.yml:4: warning: stories are read" in texts
     assert "data/core/stories.yml:8: warning: checkpoints are read" in texts
     assert "config.yml:24: warning: policy MemoizationPolicy is read but not executed" in texts

@@ -11,6 +11,7 @@ import typer
 
 from supportbot.cli.app import app, queue_app  # noqa: F401
 from supportbot.errors import Problem, SupportbotError
+from supportbot.project.types import Project
 
 EXAMPLE_ENV = "SUPPORTBOT_EXAMPLE_DIR"
 _EXAMPLE_ITEMS = ("config.yml", "domain.yml", "domain", "data")
@@ -24,9 +25,11 @@ def validate(
         "--fail-on-warnings", help="Exit 1 on warnings too.")] = False,
 ) -> None:
     """Check a bot project and list every problem as `file:line: severity: message (hint)`."""
-    from supportbot.project import validate_project
+    from supportbot.project.loader import read_project, sort_problems
 
-    problems = validate_project(project_dir)
+    project, problems = read_project(project_dir)
+    if project is not None:
+        problems = sort_problems(problems + action_problems(project))
     errors = sum(1 for p in problems if p.severity == "error")
     warnings = len(problems) - errors
     if as_json:
@@ -42,6 +45,40 @@ def validate(
         # SystemExit, not typer.Exit: `supportbot.cli.main` runs the app with
         # standalone_mode=False, which turns typer.Exit into a return value it ignores
         raise SystemExit(1)
+
+
+def action_problems(project: Project) -> list[Problem]:
+    """Custom actions of `project` that nothing can run, plus problems importing its
+    Python actions (this imports the project's `actions/` code)."""
+    from supportbot.dialogue.actions import find_project_actions, load_actions_module
+    from supportbot.project.action_checks import unexecutable_actions
+
+    problems: list[Problem] = []
+    registered: set[str] = set()
+    module = find_project_actions(project.root)
+    if module is not None:
+        try:
+            registered = set(load_actions_module(module))
+        except Exception as exc:  # noqa: BLE001 - project code may fail in any way
+            where = module.relative_to(project.root).as_posix()
+            problems.append(Problem(
+                "warning", f"cannot load the Python actions: {type(exc).__name__}: {exc}",
+                where, None, "define `actions = supportbot.ActionRegistry()` in it and register "
+                "each action, or run a Rasa action server and set `action_endpoint:` in "
+                "endpoints.yml", "action-module"))
+    endpoint, endpoint_problems = _has_action_endpoint(project.root)
+    problems += endpoint_problems
+    return problems + unexecutable_actions(project, registered, endpoint)
+
+
+def _has_action_endpoint(root: Path) -> tuple[bool, list[Problem]]:
+    """Whether endpoints.yml names an action server (and why it could not be read)."""
+    from supportbot.project.endpoints import read_endpoints
+
+    try:
+        return read_endpoints(root).action_endpoint is not None, []
+    except SupportbotError as exc:
+        return False, [Problem("error", str(exc), "endpoints.yml", None, None, "endpoints")]
 
 
 def format_problems(problems: list[Problem]) -> list[str]:

@@ -117,6 +117,26 @@ class FamiliarityIndex:
         best = float((sims / self.norms).max()) / max(np.sqrt(q_sq), 1e-6)
         return float(min(max(best, 0.0), 1.0)), evidence
 
+    def similarities(self, dense: np.ndarray | None, cols: np.ndarray,
+                     vals: np.ndarray) -> np.ndarray:
+        """Cosine similarity of one text (dense vector, sparse columns, sparse values) with
+        every indexed example, shape (len(self),)."""
+        if len(self) == 0:
+            return np.zeros(0, dtype=np.float32)
+        sims = np.zeros(len(self), dtype=np.float32)
+        q_sq = float(np.dot(vals, vals))
+        if len(cols):
+            sims += np.asarray(self._transposed()[cols].T @ np.asarray(vals, np.float32)).ravel()
+        if self._dense32 is not None and dense is not None:
+            q = np.asarray(dense, dtype=np.float32)
+            sims += self._dense32 @ q
+            q_sq += float(np.dot(q, q))
+        return sims / self.norms / max(np.sqrt(q_sq), 1e-6)
+
+    def best_per_class(self, sims: np.ndarray) -> np.ndarray:
+        """Per-class maximum of one text's `similarities` (0 for classes not indexed)."""
+        return self._per_class(np.asarray(sims, dtype=np.float32)[None, :])[0]
+
     def _transposed(self) -> sp.csr_matrix:
         """The examples' vectors by term (terms x examples), built once."""
         if self._by_term is None:

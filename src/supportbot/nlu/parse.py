@@ -1,6 +1,7 @@
 """The result of understanding one message."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -42,8 +43,11 @@ class Parse:
     fallback: bool = False
     fallback_reason: str | None = None  # low_confidence|ambiguous|out_of_scope|unfamiliar|None
     from_payload: bool = False  # came from a `/intent{...}` payload, NLU skipped
-    retrieval_key: str | None = None  # `faq/x` payloads select a KB entry directly
+    # the full retrieval intent (`chitchat/ask_name`): from a `/faq/x` payload, or chosen by
+    # the response selector when the NLU predicts a retrieval intent without falling back
+    retrieval_key: str | None = None
     familiarity: float | None = None
+    retrieval_ranking: tuple[IntentScore, ...] = ()  # the selector's ranking of the keys
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,13 +57,19 @@ class Parse:
         data = dict(data)
         data["ranking"] = tuple(IntentScore(**r) for r in data.get("ranking", ()))
         data["entities"] = tuple(Entity(**e) for e in data.get("entities", ()))
+        data["retrieval_ranking"] = tuple(IntentScore(**r)
+                                          for r in data.get("retrieval_ranking", ()))
         return cls(**data)
 
-    def to_rasa(self) -> dict[str, Any]:
-        """Rasa's parse JSON shape (`rasa shell nlu` / `POST /model/parse`)."""
+    def to_rasa(self, responses: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Rasa's parse JSON shape (`rasa shell nlu` / `POST /model/parse`).
+
+        With a retrieval key it has Rasa's `response_selector` entry (one selector, `default`);
+        `responses` (the domain's, by name) fills in its `responses` texts.
+        """
         intent = {"name": "nlu_fallback" if self.fallback else self.intent,
                   "confidence": self.confidence}
-        return {
+        result = {
             "text": self.text,
             "intent": intent,
             "entities": [
@@ -68,3 +78,33 @@ class Parse:
             "intent_ranking": [{"name": r.name, "confidence": r.confidence} for r in self.ranking],
             "language": self.language,
         }
+        if self.retrieval_key:
+            result["response_selector"] = self._response_selector(responses or {})
+        return result
+
+    def _response_selector(self, responses: Mapping[str, Any]) -> dict[str, Any]:
+        key = self.retrieval_key or ""
+        ranking = self.retrieval_ranking or (IntentScore(key, 1.0),)
+        confidence = next((r.confidence for r in ranking if r.name == key), 1.0)
+        return {
+            "all_retrieval_intents": list(dict.fromkeys(r.name.split("/", 1)[0]
+                                                        for r in ranking)),
+            "default": {
+                "response": {"responses": _response_texts(responses.get(f"utter_{key}")),
+                             "confidence": confidence, "intent_response_key": key,
+                             "utter_action": f"utter_{key}"},
+                "ranking": [{"confidence": r.confidence, "intent_response_key": r.name}
+                            for r in ranking],
+            },
+        }
+
+
+def _response_texts(response: Any) -> list[dict[str, Any]]:
+    """`[{"text": ...}, ...]` for a domain `Response` (or a list of such dicts)."""
+    if response is None:
+        return []
+    if isinstance(response, list):
+        return [dict(v) for v in response]
+    variations = getattr(response, "variations", ())
+    return [{"text": v.text} if not v.image else {"text": v.text, "image": v.image}
+            for v in variations if v.text or v.image]

@@ -12,8 +12,12 @@ Training (`NluModel.train`):
 6. fallback thresholds: from the config, or tuned on the calibrated out-of-fold probabilities
    and familiarity.
 
-Retrieval intents (`faq/<key>`) are classified as their base intent (`faq`); the
-out-of-scope intent is an ordinary class whose prediction means fallback (`out_of_scope`).
+Retrieval intents (`faq/<key>`) are classified as their base intent (`faq`); a response
+selector (see retrieval) then picks the full key. The out-of-scope intent is an ordinary class
+whose prediction means fallback (`out_of_scope`).
+
+An example listed under two intents trains under the first one only (file-reading order); the
+later copies are dropped (the project check `conflicting-example` warns about them).
 """
 from __future__ import annotations
 
@@ -35,7 +39,9 @@ from supportbot.nlu.fallback import DEFAULT_THRESHOLD, FallbackPolicy, tune_thre
 from supportbot.nlu.familiarity import FamiliarityIndex
 from supportbot.nlu.features import BlockWeights, FeatureSpace
 from supportbot.nlu.parse import IntentScore
+from supportbot.nlu.retrieval import ResponseSelector
 from supportbot.nlu.trainstate import TrainState
+from supportbot.project.checks import example_key
 from supportbot.project.types import Example, NluSettings
 
 if TYPE_CHECKING:
@@ -71,6 +77,8 @@ class ClassifierResult:
     fallback: bool
     fallback_reason: str | None  # low_confidence | ambiguous | out_of_scope | unfamiliar | None
     familiarity: float | None = None  # cosine to the most similar in-scope training example
+    retrieval_key: str | None = None  # `chitchat/ask_name` when `intent` is a retrieval intent
+    retrieval_ranking: tuple[IntentScore, ...] = ()  # that intent's keys, best first
 
 
 class NluModel:
@@ -79,8 +87,9 @@ class NluModel:
     def __init__(self, space: FeatureSpace, weights: LinearWeights, intents: list[str],
                  temperature: float, policy: FallbackPolicy, report: dict[str, Any],
                  embedding_model: str | None, familiar: FamiliarityIndex | None = None,
-                 neighbour_weight: float = 0.0):
+                 neighbour_weight: float = 0.0, selector: ResponseSelector | None = None):
         self.space = space
+        self.selector = selector
         self.familiar = familiar
         self.neighbour_weight = float(neighbour_weight)
         self.weights = weights
@@ -107,10 +116,11 @@ class NluModel:
         if not examples:
             raise ModelError("no NLU training examples: add at least one intent with examples "
                              "to the NLU data (e.g. data/nlu.yml) before training")
+        kept = first_labels(examples)
         # a canonical order: the model does not depend on how the training files are arranged
-        pairs = sorted((ex.base_intent, ex.text) for ex in examples)
-        texts = [text for _, text in pairs]
-        labels = [label for label, _ in pairs]
+        triples = sorted((ex.base_intent, ex.text, ex.intent) for ex in kept)
+        texts = [text for _, text, _ in triples]
+        labels = [label for label, _, _ in triples]
         intents = sorted(set(labels))
         index = {name: i for i, name in enumerate(intents)}
         y = np.array([index[name] for name in labels], dtype=np.int64)
@@ -123,6 +133,9 @@ class NluModel:
         state = TrainState.load(state_dir, encoder) if reuse else None
         keys = [cv.example_key(t, name) for t, name in zip(texts, labels)]
         report: dict[str, Any] = {"examples": len(texts), "intents": len(intents)}
+        if len(kept) < len(examples):
+            report["conflicting_examples_dropped"] = len(examples) - len(kept)
+        selector = ResponseSelector.build(features, [full for _, _, full in triples])
         oos = settings.out_of_scope_intent
         oos_index = index.get(oos)
 
@@ -172,7 +185,7 @@ class NluModel:
             TrainState(space, weights, intents, keys, oof, oof_familiarity,
                        oof_evidence).save(state_dir)
         return cls(space, weights, intents, temperature, policy, report,
-                   settings.embedding_model, familiar, neighbour_weight)
+                   settings.embedding_model, familiar, neighbour_weight, selector)
 
     # ------------------------------------------------------------------ prediction
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
@@ -214,9 +227,18 @@ class NluModel:
             ranking = tuple(IntentScore(self.intents[j], float(row[j])) for j in order)
             fam = None if familiarity is None else round(float(familiarity[i]), 4)
             reason = self.policy.decide([(r.name, r.confidence) for r in ranking[:2]], fam)
+            keys = () if reason is not None else self.response_keys(text, ranking[0].name)
             results.append(ClassifierResult(text, ranking[0].name, ranking[0].confidence,
-                                            ranking, reason is not None, reason, fam))
+                                            ranking, reason is not None, reason, fam,
+                                            keys[0].name if keys else None, keys))
         return results
+
+    def response_keys(self, text: str, intent: str) -> tuple[IntentScore, ...]:
+        """The full keys (`chitchat/ask_name`) of retrieval intent `intent` ranked for `text`;
+        empty when `intent` is not a retrieval intent."""
+        if self.selector is None or intent not in self.selector.bases:
+            return ()
+        return self.selector.rank(intent, *self.space.one(text))
 
     # ------------------------------------------------------------------ persistence
     def save(self, folder: Path) -> None:
@@ -229,6 +251,8 @@ class NluModel:
         np.save(folder / "bias.npy", np.ascontiguousarray(self.weights.bias, np.float32))
         if self.familiar is not None:
             self.familiar.save(folder)
+        if self.selector is not None:
+            self.selector.save(folder / "retrieval")
         meta = {
             "format_version": FORMAT_VERSION,
             "intents": self.intents,
@@ -284,15 +308,32 @@ class NluModel:
                              "retrain with `supportbot train`")
         familiar = (FamiliarityIndex.load(folder)
                     if (folder / "familiar_shape.npy").exists() else None)
+        selector = (ResponseSelector.load(folder / "retrieval")
+                    if (folder / "retrieval").is_dir() else None)
         policy = FallbackPolicy(meta["threshold"], meta["ambiguity_threshold"],
                                 meta["per_intent"], meta["out_of_scope_intent"],
                                 float(meta.get("familiarity_threshold", 0.0)))
         return cls(space, weights, meta["intents"], meta["temperature"], policy,
                    meta.get("report", {}), model_name, familiar,
-                   float(meta.get("neighbour_weight", 0.0)) if familiar is not None else 0.0)
+                   float(meta.get("neighbour_weight", 0.0)) if familiar is not None else 0.0,
+                   selector)
 
 
 # ---------------------------------------------------------------------- training steps
+def first_labels(examples: Sequence[Example]) -> list[Example]:
+    """`examples` without the later copies of a text already seen under another intent
+    (compared like the `conflicting-example` check: case and spacing ignored), so the
+    classifier never trains on contradictory labels. The first one in file order wins."""
+    first: dict[str, str] = {}
+    kept = []
+    for ex in examples:
+        key = example_key(ex.text)
+        owner = first.setdefault(key, ex.intent)
+        if owner == ex.intent:
+            kept.append(ex)
+    return kept
+
+
 def _pair(ngrams) -> tuple[int, int]:
     low, high = ngrams
     return int(low), int(high)

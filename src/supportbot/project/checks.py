@@ -14,6 +14,7 @@ from supportbot.project.types import (
     KBEntry,
     NluData,
     Rule,
+    SlotMapping,
     Source,
     Step,
     Story,
@@ -83,10 +84,14 @@ class _Names:
 
 
 # ------------------------------------------------------------------ NLU data
-def _norm(text: str) -> str:
+def example_key(text: str) -> str:
+    """How examples compare for duplicates and conflicts: case and spacing ignored."""
     # lower(), not casefold(): casefold merges spellings such as Armenian "և"/"եւ" that a
     # project may list on purpose
     return " ".join(text.lower().split())
+
+
+_norm = example_key
 
 
 def _check_examples(nlu: NluData, report: Report) -> None:
@@ -103,9 +108,11 @@ def _check_examples(nlu: NluData, report: Report) -> None:
                            f"(first at {first[1]})", ex.source, "remove the duplicate",
                            code="duplicate-example")
         else:
-            report.error(f"example {ex.text!r} is under intent {ex.intent!r} and also under "
-                         f"{first[0]!r} (at {first[1]})", ex.source,
-                         "keep it under the one intent it means", code="conflicting-example")
+            report.warning(f"example {ex.text!r} is under intent {first[0]!r} (at {first[1]}) "
+                           f"and also under {ex.intent!r} (at {ex.source}); training keeps "
+                           f"only the first, {first[0]!r}", ex.source,
+                           f"keep it under the one intent it means: remove it from "
+                           f"{ex.intent!r} or from {first[0]!r}", code="conflicting-example")
     first_source: dict[str, Source] = {}
     for ex in nlu.examples:
         first_source.setdefault(ex.intent, ex.source)
@@ -222,8 +229,8 @@ def _check_action(step: Step, what: str, names: _Names, report: Report) -> None:
     else:
         report.error(f"{what} uses action {name!r}, which is not defined", step.source,
                      did_you_mean(name, names.actions | names.responses) or
-                     "responses start with `utter_`; custom actions are not executed by "
-                     "supportbot", code="unknown-action")
+                     f"add `- {name}` under `actions:` in the domain (responses start with "
+                     "`utter_`)", code="unknown-action")
 
 
 def _check_duplicate_names(items: list[tuple[str, Source]], kind: str, report: Report) -> None:
@@ -244,47 +251,58 @@ def _check_domain_actions(parts: ProjectParts, names: _Names, report: Report) ->
             report.error(f"action {name!r} is listed but no response defines it",
                          sources.get(name), did_you_mean(name, names.responses) or
                          f"add `{name}:` under `responses:`", code="unknown-response")
-        elif (not name.startswith("utter_") and name not in names.builtin_actions
-              and name not in names.forms):
-            report.warning(f"custom action {name!r} is read but not executed (there is no "
-                           "action server)", sources.get(name),
-                           "use responses, rules and built-in actions instead",
-                           code="not-executed")
 
 
 def _check_forms(parts: ProjectParts, names: _Names, report: Report) -> None:
-    for name, spec in parts.domain.forms.items():
-        source = parts.form_sources.get(name) or Source("<domain>")
-        report.warning(f"form {name!r} is read but not executed", source,
-                       "ask with responses and rules, or hand the conversation to a human",
-                       code="not-executed")
-        required = spec.get("required_slots") if isinstance(spec, dict) else None
-        slots = list(required) if isinstance(required, (list, dict)) else []
-        for slot in slots:
-            if isinstance(slot, str) and slot not in names.slots:
-                report.warning(f"form {name!r} requires slot {slot!r}, which is not defined",
-                               source, did_you_mean(slot, names.slots), code="unknown-slot")
+    """Names a form uses (slots, entities, intents, responses) must exist."""
+    for form in parts.domain.forms.values():
+        what = f"form {form.name!r}"
+        for slot in form.required_slots:
+            if slot not in names.slots:
+                report.warning(f"{what} requires slot {slot!r}, which is not defined",
+                               form.source, did_you_mean(slot, names.slots) or
+                               f"add `{slot}:` under `slots:` in the domain",
+                               code="unknown-slot")
+        for slot, mappings in form.mappings.items():
+            _check_mappings(mappings, f"{what}, slot {slot!r}", form.source, names, report)
+        for intent in form.ignored_intents:
+            if intent not in names.intents:
+                report.warning(f"{what}: `ignored_intents` names unknown intent {intent!r}",
+                               form.source, did_you_mean(intent, names.intents),
+                               code="unknown-intent")
+        for slot, checks in form.validation.items():
+            if checks.response and checks.response not in names.responses:
+                report.warning(f"{what}: validation of slot {slot!r} sends response "
+                               f"{checks.response!r}, which is not defined", form.source,
+                               did_you_mean(checks.response, names.responses) or
+                               f"add `{checks.response}:` under `responses:`",
+                               code="unknown-response")
 
 
 def _check_slot_mappings(domain: Domain, names: _Names, report: Report) -> None:
     for slot in domain.slots.values():
-        for mapping in slot.mappings:
-            if mapping.entity is not None and mapping.entity not in names.entities:
-                report.error(f"slot {slot.name!r} is filled from entity {mapping.entity!r}, "
-                             "which is not in the domain", slot.source,
-                             did_you_mean(mapping.entity, names.entities) or
-                             f"add `- {mapping.entity}` under `entities:`",
-                             code="unknown-entity")
-            for intent in mapping.intent + mapping.not_intent:
-                if intent not in names.intents:
-                    report.warning(f"slot {slot.name!r}: mapping names unknown intent "
-                                   f"{intent!r}", slot.source,
-                                   did_you_mean(intent, names.intents), code="unknown-intent")
-            for cond in mapping.conditions:
-                loop = cond.get("active_loop")
-                if isinstance(loop, str) and loop not in names.forms:
-                    report.warning(f"slot {slot.name!r}: condition names unknown form "
-                                   f"{loop!r}", slot.source, code="unknown-form")
+        _check_mappings(slot.mappings, f"slot {slot.name!r}", slot.source, names, report)
+
+
+def _check_mappings(mappings: Iterable[SlotMapping], what: str, source: Source, names: _Names,
+                    report: Report) -> None:
+    """Entities, intents and forms named by slot mappings must exist."""
+    for mapping in mappings:
+        if mapping.entity is not None and mapping.entity not in names.entities:
+            report.error(f"{what} is filled from entity {mapping.entity!r}, "
+                         "which is not in the domain", source,
+                         did_you_mean(mapping.entity, names.entities) or
+                         f"add `- {mapping.entity}` under `entities:`",
+                         code="unknown-entity")
+        for intent in mapping.intent + mapping.not_intent:
+            if intent not in names.intents:
+                report.warning(f"{what}: mapping names unknown intent {intent!r}", source,
+                               did_you_mean(intent, names.intents), code="unknown-intent")
+        for cond in mapping.conditions:
+            loop = cond.get("active_loop")
+            if isinstance(loop, str) and loop not in names.forms:
+                report.warning(f"{what}: condition names unknown form {loop!r}", source,
+                               code="unknown-form")
 
 
 def _check_responses(parts: ProjectParts, names: _Names, report: Report) -> None:

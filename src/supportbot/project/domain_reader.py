@@ -5,6 +5,7 @@ lists; responses, slots and forms as dicts where the first file read wins (with 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ from supportbot.project.types import (
     Button,
     Domain,
     EntityDef,
+    FormDef,
     IntentDef,
     Response,
     ResponseCondition,
@@ -20,6 +22,7 @@ from supportbot.project.types import (
     SessionConfig,
     SlotDef,
     SlotMapping,
+    SlotValidation,
     Source,
 )
 from supportbot.project.yamlio import LineMap
@@ -34,6 +37,8 @@ _MAPPING_KEYS = ("type", "entity", "role", "group", "intent", "not_intent", "val
                  "conditions", "action")
 _VARIATION_KEYS = ("text", "buttons", "image", "channel", "language", "condition", "custom",
                    "metadata", "quick_replies", "button_type", "attachment", "elements", "id")
+_FORM_KEYS = ("required_slots", "ignored_intents", "validation")
+_VALIDATION_KEYS = ("regex", "values", "min", "max", "response")
 _PASS_THROUGH = ("quick_replies", "button_type", "attachment", "elements", "id")
 
 
@@ -55,7 +60,7 @@ class DomainBuilder:
     slots: dict[str, SlotDef] = field(default_factory=dict)
     responses: dict[str, Response] = field(default_factory=dict)
     actions: dict[str, Source] = field(default_factory=dict)
-    forms: dict[str, dict] = field(default_factory=dict)
+    forms: dict[str, FormDef] = field(default_factory=dict)
     form_sources: dict[str, Source] = field(default_factory=dict)
     e2e_actions: list[tuple[str, Source]] = field(default_factory=list)
     session_config: SessionConfig | None = None
@@ -69,6 +74,7 @@ class DomainBuilder:
             responses=dict(self.responses), actions=tuple(self.actions),
             forms=dict(self.forms), session_config=self.session_config or SessionConfig(),
             store_entities_as_slots=self.store_entities_as_slots,
+            action_sources=dict(self.actions),
         )
 
 
@@ -260,54 +266,58 @@ def _read_slot(name: str, spec: Any, parent: dict, src: Source, ctx: FileContext
     if spec.get("mappings") is None:
         out.pending_slots.append(PendingSlot(name, ctx.version, src))
     else:
-        mappings = _read_mappings(name, spec["mappings"], spec, ctx)
+        mappings = read_mappings(name, spec["mappings"], spec, ctx)
     return SlotDef(name=name, type=slot_type, initial_value=spec.get("initial_value"),
                    influence_conversation=bool(influence), values=values,
                    min_value=bounds[0], max_value=bounds[1], mappings=mappings, source=src)
 
 
-def _read_mappings(slot: str, value: Any, parent: dict, ctx: FileContext
-                   ) -> tuple[SlotMapping, ...]:
+def read_mappings(slot: str, value: Any, parent: dict, ctx: FileContext, key: Any = "mappings",
+                  where: str | None = None) -> tuple[SlotMapping, ...]:
+    """Slot mappings (`- type: from_entity ...`) found at `parent[key]`; problems are reported.
+
+    `where` names the place in messages (default: the slot's own `mappings`)."""
+    where = where or f"slot {slot!r}"
     if not isinstance(value, list):
-        ctx.error(f"slot {slot!r}: `mappings` must be a list", parent, "mappings",
-                  code="wrong-type")
+        ctx.error(f"{where}: the mappings of slot {slot!r} must be a list such as "
+                  "`- type: from_entity`", parent, key, code="wrong-type")
         return ()
     result = []
     for i, item in enumerate(value):
         if not isinstance(item, dict):
-            ctx.error(f"slot {slot!r}: each mapping must be a mapping like "
+            ctx.error(f"{where}: each mapping must be a mapping like "
                       "`- type: from_entity`", value, i, code="wrong-type")
             continue
         ctx.check_keys(item, _MAPPING_KEYS, f"a mapping of slot {slot!r}")
         kind = item.get("type")
         if kind not in MAPPING_TYPES:
-            ctx.error(f"slot {slot!r}: mapping type {kind!r} is not known", item, "type",
+            ctx.error(f"{where}: mapping type {kind!r} is not known", item, "type",
                       hint=did_you_mean(str(kind), MAPPING_TYPES) or
                       "one of " + ", ".join(MAPPING_TYPES), code="mapping-type")
             continue
         entity = item.get("entity")
         if kind == "from_entity" and not isinstance(entity, str):
-            ctx.error(f"slot {slot!r}: a `from_entity` mapping needs `entity:`", item, "type",
+            ctx.error(f"{where}: a `from_entity` mapping needs `entity:`", item, "type",
                       code="mapping")
             continue
         if kind in ("from_intent", "from_trigger_intent") and "value" not in item:
-            ctx.error(f"slot {slot!r}: a `{kind}` mapping needs `value:`", item, "type",
+            ctx.error(f"{where}: a `{kind}` mapping needs `value:`", item, "type",
                       code="mapping")
         conditions = item.get("conditions") or []
         if not isinstance(conditions, list) or not all(isinstance(c, dict) for c in conditions):
-            ctx.error(f"slot {slot!r}: `conditions` must be a list of mappings with "
+            ctx.error(f"{where}: `conditions` must be a list of mappings with "
                       "`active_loop` and optional `requested_slot`", item, "conditions",
                       code="wrong-type")
             conditions = []
         for cond in conditions:
             ctx.check_keys(cond, ("active_loop", "requested_slot"),
                            f"a mapping condition of slot {slot!r}")
-            for key in ("active_loop", "requested_slot"):
-                if cond.get(key) is not None and not isinstance(cond[key], str):
-                    ctx.error(f"slot {slot!r}: condition `{key}` must be a name or null", cond,
-                              key, code="wrong-type")
+            for cond_key in ("active_loop", "requested_slot"):
+                if cond.get(cond_key) is not None and not isinstance(cond[cond_key], str):
+                    ctx.error(f"{where}: condition `{cond_key}` must be a name or null", cond,
+                              cond_key, code="wrong-type")
         if kind == "custom":
-            ctx.warning(f"slot {slot!r}: `custom` mapping (filled by action "
+            ctx.warning(f"{where}: `custom` mapping (filled by action "
                         f"{item.get('action') or 'a custom action'}) is read but not executed",
                         item, "type", code="not-executed")
         result.append(SlotMapping(
@@ -455,6 +465,7 @@ def _read_conditions(name: str, value: Any, parent: dict, ctx: FileContext
 
 # ------------------------------------------------------------------ forms, session, config
 def _read_forms(value: Any, parent: dict, ctx: FileContext, out: DomainBuilder) -> None:
+    """`forms:` in any of Rasa's layouts (3.x, 2.x, 2.0) -> `FormDef`s; first definition wins."""
     if value is None:
         return
     if not isinstance(value, dict):
@@ -465,18 +476,132 @@ def _read_forms(value: Any, parent: dict, ctx: FileContext, out: DomainBuilder) 
         name = str(name)
         if name in out.forms:
             ctx.warning(f"form {name!r} is defined again; the first definition "
-                        f"({out.form_sources[name]}) wins", value, name, code="duplicate")
+                        f"({out.forms[name].source}) wins", value, name,
+                        hint="remove one of the definitions", code="duplicate")
             continue
         if spec is None:
             spec = LineMap()
         if not isinstance(spec, dict):
-            ctx.error(f"form {name!r} must be a mapping with `required_slots`", value, name,
+            ctx.error(f"form {name!r} must be a mapping with `required_slots`, not "
+                      f"{type_name(spec)}", value, name,
+                      hint="write `required_slots:` followed by `- slot_name` lines",
                       code="wrong-type")
             continue
-        ctx.check_keys(spec, ("required_slots", "ignored_intents"), f"form {name!r}",
-                       severity="warning")
-        out.forms[name] = spec
-        out.form_sources[name] = ctx.at(value, name)
+        form = _read_form(name, spec, ctx.at(value, name), ctx)
+        out.forms[name] = form
+        out.form_sources[name] = form.source
+
+
+def _read_form(name: str, spec: dict, src: Source, ctx: FileContext) -> FormDef:
+    """One form. With `required_slots` it is Rasa 3.x (a list) or 2.x (slot -> mappings);
+    without it, every other key is a slot with its mappings (Rasa 2.0, e.g. rasa-demo)."""
+    what = f"form {name!r}"
+    if "required_slots" in spec:
+        ctx.check_keys(spec, _FORM_KEYS, what, severity="warning")
+        required, mappings = _required_slots(name, spec["required_slots"], spec, ctx)
+    else:
+        slot_specs = {k: v for k, v in spec.items() if k not in _FORM_KEYS}
+        required, mappings = _slot_mapping_table(name, slot_specs, spec, ctx)
+    ignored = tuple(ctx.str_list(spec.get("ignored_intents"), f"{what} `ignored_intents`", spec,
+                                 "ignored_intents"))
+    validation = _read_validation(name, spec.get("validation"), spec, required, ctx)
+    return FormDef(name=name, required_slots=required, mappings=mappings,
+                   ignored_intents=ignored, validation=validation, source=src)
+
+
+def _required_slots(form: str, value: Any, parent: dict, ctx: FileContext
+                    ) -> tuple[tuple[str, ...], dict[str, tuple[SlotMapping, ...]]]:
+    """`required_slots:` as a list of slot names (3.x) or a slot -> mappings table (2.x)."""
+    if value is None:
+        return (), {}
+    if isinstance(value, dict):
+        return _slot_mapping_table(form, value, value, ctx)
+    if isinstance(value, list):
+        slots = ctx.str_list(value, f"form {form!r} `required_slots`", parent, "required_slots")
+        return tuple(dict.fromkeys(slots)), {}
+    ctx.error(f"form {form!r}: `required_slots` must be a list of slot names, not "
+              f"{type_name(value)}", parent, "required_slots",
+              hint="write `required_slots:` followed by `- slot_name` lines", code="wrong-type")
+    return (), {}
+
+
+def _slot_mapping_table(form: str, table: dict, parent: dict, ctx: FileContext
+                        ) -> tuple[tuple[str, ...], dict[str, tuple[SlotMapping, ...]]]:
+    """`{slot: [mapping, ...]}` (Rasa 2.x forms): the slots in order, and their mappings."""
+    required: list[str] = []
+    mappings: dict[str, tuple[SlotMapping, ...]] = {}
+    for slot, raw in table.items():
+        slot = str(slot)
+        required.append(slot)
+        if raw is None or raw == []:
+            continue
+        read = read_mappings(slot, raw, table, ctx, key=slot, where=f"form {form!r}")
+        if read:
+            mappings[slot] = read
+    return tuple(required), mappings
+
+
+def _read_validation(form: str, value: Any, parent: dict, required: tuple[str, ...],
+                     ctx: FileContext) -> dict[str, SlotValidation]:
+    """The supportbot `validation:` key of a form: `{slot: {regex, values, min, max, response}}`."""
+    if value is None:
+        return {}
+    what = f"form {form!r} `validation`"
+    if not isinstance(value, dict):
+        ctx.error(f"{what} must be a mapping of slot name to checks, not {type_name(value)}",
+                  parent, "validation", hint="e.g. `validation: {email: {regex: '.+@.+'}}`",
+                  code="wrong-type")
+        return {}
+    result: dict[str, SlotValidation] = {}
+    for slot, spec in value.items():
+        slot = str(slot)
+        if slot not in required:
+            ctx.error(f"{what}: slot {slot!r} is not a required slot of the form", value, slot,
+                      hint=did_you_mean(slot, required) or
+                      f"add {slot!r} to `required_slots`, or remove its validation",
+                      code="form-validation")
+            continue
+        if not isinstance(spec, dict):
+            ctx.error(f"{what} of slot {slot!r} must be a mapping with `regex`, `values`, `min`, "
+                      f"`max` or `response`, not {type_name(spec)}", value, slot,
+                      code="wrong-type")
+            continue
+        checks = _slot_validation(f"{what} of slot {slot!r}", spec, ctx)
+        if checks is not None:
+            result[slot] = checks
+    return result
+
+
+def _slot_validation(what: str, spec: dict, ctx: FileContext) -> SlotValidation | None:
+    """One slot's checks; None when any of them is unusable (each problem is reported)."""
+    before = len(ctx.report.problems)
+    ctx.check_keys(spec, _VALIDATION_KEYS, what)
+    regex = spec.get("regex")
+    if regex is not None and ctx.expect(regex, str, f"{what}: `regex`", spec, "regex"):
+        try:
+            re.compile(regex)
+        except re.error as exc:
+            ctx.error(f"{what}: `regex` {regex!r} is not a valid regular expression ({exc.msg})",
+                      spec, "regex", hint="fix the pattern (Python `re` syntax)",
+                      code="bad-regex")
+    values = tuple(ctx.str_list(spec.get("values"), f"{what}: `values`", spec, "values"))
+    bounds: dict[str, float | None] = {}
+    for key in ("min", "max"):
+        raw = spec.get(key)
+        ok = raw is not None and ctx.expect(raw, (int, float), f"{what}: `{key}`", spec, key)
+        bounds[key] = float(raw) if ok else None
+    low, high = bounds["min"], bounds["max"]
+    if low is not None and high is not None and low > high:
+        ctx.error(f"{what}: `min` ({low:g}) is greater than `max` ({high:g})", spec, "min",
+                  hint="swap the two numbers", code="form-validation")
+    response = spec.get("response")
+    if response is not None and ctx.expect(response, str, f"{what}: `response`", spec,
+                                           "response") and not response.startswith("utter_"):
+        ctx.error(f"{what}: `response` {response!r} must name a response (`utter_...`)", spec,
+                  "response", code="form-validation")
+    if any(p.severity == "error" for p in ctx.report.problems[before:]):
+        return None
+    return SlotValidation(regex=regex, values=values, min=low, max=high, response=response)
 
 
 def _read_session_config(value: Any, parent: dict, ctx: FileContext,

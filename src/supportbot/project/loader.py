@@ -41,8 +41,8 @@ def load_project(path: str | os.PathLike[str]) -> Project:
     """
     project, report = _load(Path(path))
     if project is None or report.has_errors:
-        raise ProjectError(_sorted(report.problems))
-    return replace(project, problems=tuple(_sorted(report.problems)))
+        raise ProjectError(sort_problems(report.problems))
+    return replace(project, problems=tuple(sort_problems(report.problems)))
 
 
 def validate_project(path: str | os.PathLike[str]) -> list[Problem]:
@@ -50,16 +50,22 @@ def validate_project(path: str | os.PathLike[str]) -> list[Problem]:
 
     Never raises for bad input: unreadable files, YAML errors and the like become Problems.
     """
+    return read_project(path)[1]
+
+
+def read_project(path: str | os.PathLike[str]) -> tuple[Project | None, list[Problem]]:
+    """The project as far as it could be read (None when there is none) and every problem,
+    sorted by file and line. Never raises for bad input, like `validate_project`."""
     try:
-        _project, report = _load(Path(path))
+        project, report = _load(Path(path))
     except Exception as exc:  # noqa: BLE001 - a bug must still produce a readable report
-        return [Problem("error", f"internal error while reading the project: "
-                                 f"{type(exc).__name__}: {exc}",
-                        hint="please report this as a supportbot bug", code="internal")]
-    return _sorted(report.problems)
+        return None, [Problem("error", f"internal error while reading the project: "
+                                       f"{type(exc).__name__}: {exc}",
+                              hint="please report this as a supportbot bug", code="internal")]
+    return project, sort_problems(report.problems)
 
 
-def _sorted(problems: list[Problem] | tuple[Problem, ...]) -> list[Problem]:
+def sort_problems(problems: list[Problem] | tuple[Problem, ...]) -> list[Problem]:
     return sorted(problems, key=lambda p: (p.file is not None, p.file or "", p.line or 0))
 
 

@@ -231,6 +231,7 @@ class Domain:
     forms: Mapping[str, FormDef] = field(default_factory=dict)
     session_config: SessionConfig = SessionConfig()
     store_entities_as_slots: bool = True
+    action_sources: Mapping[str, Source] = field(default_factory=dict)  # where `actions:` lists each
 
 
 # ---------------------------------------------------------------- rules and stories
