@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from supportbot.cli.app import app, queue_app  # noqa: F401
-from supportbot.errors import Problem, SupportbotError
+from supportbot.errors import Problem, ProjectError, SupportbotError
 from supportbot.project.types import Project
 
 EXAMPLE_ENV = "SUPPORTBOT_EXAMPLE_DIR"
@@ -77,6 +77,8 @@ def _has_action_endpoint(root: Path) -> tuple[bool, list[Problem]]:
 
     try:
         return read_endpoints(root).action_endpoint is not None, []
+    except ProjectError as exc:
+        return False, list(exc.problems)
     except SupportbotError as exc:
         return False, [Problem("error", str(exc), "endpoints.yml", None, None, "endpoints")]
 
