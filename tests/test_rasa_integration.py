@@ -280,10 +280,17 @@ def test_resume_waits_while_open_and_resumes_after_resolve(queue):
 
     queue.upsert_agent(Agent("alice", name="Alice"))
     assert queue.claim("alice").id == ticket.id
+    queue.agent_send(ticket.id, "alice", "Hi, I'm checking NW-100001 now.")
     events, dispatcher = run(sb_rasa.RESUME_ACTION, conv)
     assert kinds(events)[-1] == "pause"
+    # the queue's outbox for this conversation: "Alice joined", then what she wrote
     assert dispatcher.messages[0]["utter_action"] == "utter_handoff_agent_joined"
     assert "Alice" in dispatcher.messages[0]["text"]
+    assert dispatcher.messages[1]["text"] == "Hi, I'm checking NW-100001 now."
+    assert len(dispatcher.messages) == 2
+    assert queue.pending_outbox(SENDER) == []
+    _, dispatcher = run(sb_rasa.RESUME_ACTION, conv)  # nothing new: says who has the chat
+    assert [m["utter_action"] for m in dispatcher.messages] == ["utter_handoff_agent_joined"]
 
     queue.resolve(ticket.id, "alice")
     events, dispatcher = run(sb_rasa.RESUME_ACTION, conv)
@@ -291,7 +298,8 @@ def test_resume_waits_while_open_and_resumes_after_resolve(queue):
     assert slots_of(events) == {"supportbot_ticket_id": None, "supportbot_handoff": False,
                                 "supportbot_handoff_reasons": None,
                                 "supportbot_handoff_offered": False}
-    assert dispatcher.messages[0]["utter_action"] == "utter_handoff_resolved"
+    assert [m["utter_action"] for m in dispatcher.messages] == ["utter_handoff_resolved"]
+    assert queue.pending_outbox(SENDER) == []
 
     # back with the bot: counting starts afresh and a new request opens a new ticket
     conv.user("thanks", "thank_you").bot("utter_welcome", "You're welcome!")

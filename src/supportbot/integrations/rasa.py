@@ -229,6 +229,27 @@ def _sync_customer_messages(queue: HandoffQueue, ticket: Ticket,
     return added
 
 
+def _deliver_outbox(dispatcher: CollectingDispatcher, domain: Mapping[str, Any] | None,
+                    queue: HandoffQueue, conversation_id: str, settings: Settings,
+                    language: str) -> int:
+    """Send what agents wrote (and "Alice joined") since the last call; returns how many.
+
+    `resolved` / `returned` notices are left to the closing message; `transferred` says nothing.
+    """
+    pending = queue.pending_outbox(conversation_id)
+    for message in pending:
+        if message.kind == "message":
+            dispatcher.utter_message(text=message.text, supportbot_agent=message.agent_id,
+                                     supportbot_ticket=message.ticket_id)
+        elif message.kind == "agent_joined":
+            _say(dispatcher, domain, "utter_handoff_agent_joined",
+                 {"agent_name": message.agent_name or message.agent_id or ""},
+                 message.language or language, settings.read.default_language,
+                 supportbot_ticket=message.ticket_id)
+    queue.mark_delivered([m.id for m in pending])
+    return sum(m.kind in ("message", "agent_joined") for m in pending)
+
+
 def _slot_list(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
 
@@ -357,10 +378,11 @@ class ActionSupportbotHandoff(_SupportbotAction):
 class ActionSupportbotResume(_SupportbotAction):
     """Give the conversation back to the bot once the agent resolved or returned the ticket.
 
-    Call it from outside when a ticket closes (Rasa's `POST /conversations/<id>/execute`; it runs
-    while the conversation is paused) or from a rule. While the ticket is still open it copies
-    the customer's newer messages onto the ticket, tells the customer where they stand, and
-    keeps the conversation paused.
+    Call it from outside (Rasa's `POST /conversations/<id>/execute`, which runs while the
+    conversation is paused) when a ticket closes or an agent wrote, or from a rule. It first
+    delivers what agents wrote (the queue's outbox for this conversation). While the ticket is
+    still open it copies the customer's newer messages onto the ticket, tells the customer where
+    they stand (unless it just delivered agent messages), and keeps the conversation paused.
     """
 
     def name(self) -> str:
@@ -382,9 +404,12 @@ class ActionSupportbotResume(_SupportbotAction):
                             ticket_id, tracker.sender_id)
         if ticket is None or not ticket.is_open:
             ticket = queue.open_ticket_for(tracker.sender_id) or ticket
+        delivered = _deliver_outbox(dispatcher, domain, queue, tracker.sender_id, settings,
+                                    language)
         if ticket is not None and ticket.is_open:
             _sync_customer_messages(queue, ticket, list(tracker.events))
-            _tell_status(dispatcher, domain, queue, ticket, settings, language)
+            if not delivered:
+                _tell_status(dispatcher, domain, queue, ticket, settings, language)
             return [SlotSet(TICKET_SLOT, ticket.id), SlotSet(HANDOFF_SLOT, True),
                     ConversationPaused()]
         if ticket is not None:
