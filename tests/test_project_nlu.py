@@ -5,9 +5,6 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-import pytest
-
-from supportbot.errors import ProjectError
 from supportbot.project import load_project, validate_project
 from supportbot.project.markup import parse_markup
 from supportbot.project.types import EntityAnnotation

@@ -137,3 +137,19 @@ def test_parse_to_rasa_has_a_response_selector():
                                                  "intent_response_key": "chitchat/ask_weather"}
     assert Parse.from_dict(parse.to_dict()) == parse
     assert "response_selector" not in Parse(text="hi", intent="greet", confidence=1).to_rasa()
+
+
+def test_requested_slot_needs_no_declaration_when_there_are_forms(tmp_path):
+    # Rasa adds `requested_slot` to every domain with forms (rasa-demo's rules check it)
+    root = tmp_path / "bot"
+    shutil.copytree(FIXTURES / "rasa_2x_form", root)
+    domain = root / "domain.yml"
+    domain.write_text(domain.read_text().replace(
+        "  requested_slot:\n    type: any\n    influence_conversation: false\n", ""))
+    rules = root / "data" / "rules.yml"
+    rules.write_text(rules.read_text().replace(
+        "  - active_loop: null\n  - action: action_submit_sales_form\n",
+        "  - active_loop: null\n  - slot_was_set:\n    - requested_slot: null\n"
+        "  - action: action_submit_sales_form\n"))
+    assert "requested_slot: null" in rules.read_text()
+    assert [p for p in validate_project(root) if p.severity == "error"] == []

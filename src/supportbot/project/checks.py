@@ -69,7 +69,10 @@ class _Names:
         self.full_intents = {ex.intent for ex in parts.nlu.examples}
         self.intents = set(d.intents) | self.data_intents | self.full_intents | BUILTIN_INTENTS
         self.entities = set(d.entities)
-        self.slots = set(d.slots)
+        # slots Rasa adds to every domain (`requested_slot` where there are forms)
+        self.slots = set(d.slots) | {"session_started_metadata"}
+        if d.forms:
+            self.slots.add("requested_slot")
         self.forms = set(d.forms)
         self.responses = set(d.responses)
         retrieval_bases = {name.split("/", 1)[0] for name in d.responses if "/" in name}
