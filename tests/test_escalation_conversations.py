@@ -246,5 +246,14 @@ UNHAPPY: list[tuple[str, list[tuple], int, tuple[str, ...]]] = [
 def test_unhappy_conversation_escalates_at_the_right_turn(name, turns, at, codes):
     script = play(turns)
     for i, decision in enumerate(script.decisions):
-        assert decision.handoff == (i == at), f"turn {i}: {decision.reasons}"
-    assert script.decisions[at].codes == codes
+        assert decision.handoff == (i == at) or (i == at and decision.recover), \
+            f"turn {i}: {decision.reasons}"
+    decision = script.decisions[at]
+    assert decision.codes == codes
+    if decision.recover:  # a recoverable signal: a recovery move first; "no" hands off
+        language = script.tracker.language or "en"
+        after = script.say(NO[language], "deny", language=language, reply="utter_goodbye")
+        assert after.handoff and after.codes == codes
+
+
+NO = {"en": "no", "ru": "нет", "hy": "ոչ", "ky": "жок"}

@@ -218,7 +218,44 @@ def test_negative_feedback_right_after_an_answer(language, text):
     script.say("how do I return an item?", "faq", reply="kb:returns", language=language)
     decision = script.say(text, reply="fallback", language=language)
     assert "negative_feedback" in decision.codes
-    assert decision.handoff
+    assert decision.recover and not decision.handoff  # first a recovery move ...
+    decision = script.say(NO[language], reply="fallback", language=language)
+    assert decision.handoff and decision.codes == ("negative_feedback",)  # ... then a person
+
+
+NO = {"en": "no", "ru": "нет", "hy": "ոչ", "ky": "жок"}
+
+
+def test_a_rephrase_after_a_recovery_move_hands_off_with_the_loop_reason():
+    script = Script()
+    script.say("how do I return an item?", "faq", reply="kb:returns")
+    first = script.say("how can I return an item", "faq", reply="kb:returns")
+    assert first.recover and first.codes == ("loop_rephrase",)
+    again = script.say("how do i send an item back", "faq", reply="kb:returns")
+    assert again.handoff and "loop_rephrase" in again.codes
+
+
+def test_a_yes_after_a_recovery_move_keeps_the_bot():
+    script = Script()
+    script.say("how do I return an item?", "faq", reply="kb:returns")
+    assert script.say("that didn't help", reply="fallback").recover
+    decision = script.say("yes, thanks", "affirm", reply="utter_happy")
+    assert not decision.handoff and not decision.recover
+
+
+def test_asking_for_a_person_after_a_recovery_move_keeps_the_first_reason():
+    script = Script()
+    script.say("how do I return an item?", "faq", reply="kb:returns")
+    script.say("that didn't help", reply="fallback")
+    decision = script.say("/human_handoff", "human_handoff", reply="utter_default",
+                          confidence=1.0, from_payload=True)
+    assert decision.handoff and decision.codes == ("explicit_request", "negative_feedback")
+
+
+def test_recovery_can_be_turned_off():
+    script = Script(policy(recovery={"enabled": False}))
+    script.say("how do I return an item?", "faq", reply="kb:returns")
+    assert script.say("that didn't help", reply="fallback").handoff
 
 
 def test_negative_feedback_by_intent_and_by_a_plain_no():
@@ -506,7 +543,7 @@ def test_signals_report_every_raw_value():
     assert set(decision.signals) == {
         "explicit_request", "unresolved_streak", "unresolved_session", "loop_rephrase",
         "negative_feedback", "repeated_reply", "long_conversation", "frustration",
-        "sensitive_topic"}
+        "sensitive_topic", "form_validation", "action_request"}
     assert decision.to_dict()["signals"] == decision.signals
 
 

@@ -4,36 +4,40 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from supportbot.dialogue.action_runner import ActionRunner
+from supportbot.dialogue.action_server import ActionServerClient
+from supportbot.dialogue.actions import ActionCallable, ActionRegistry
 from supportbot.dialogue.defaults import BUILTIN_RESPONSES
 from supportbot.dialogue.events import (
-    ActionExecuted,
-    BotReply,
     Event,
     SessionStarted,
     SlotSet,
     UserMessage,
 )
-from supportbot.dialogue.nlg import Reply, candidate_variations, choose_variation, render
-from supportbot.dialogue.policy import CLARIFY_RESPONSE, DialoguePolicy, KBOutcome, Plan
+from supportbot.dialogue.manager import DialogueManager
+from supportbot.dialogue.nlg import Reply
+from supportbot.dialogue.policy import DialoguePolicy, KBOutcome
+from supportbot.dialogue.render import Renderer
 from supportbot.dialogue.tracker import Tracker
 from supportbot.embeddings import Encoder
 from supportbot.errors import ConversationError, ModelError
-from supportbot.escalation import Candidate, EscalationConfig, EscalationPolicy
+from supportbot.escalation import EscalationConfig, EscalationPolicy
 from supportbot.handoff import HandoffQueue, default_handoff_domain_responses, load_handoff_config
 from supportbot.handover import BotQueue, HandoffFlow
-from supportbot.kb.decision import clarification_buttons
 from supportbot.kb.decision import decide as decide_kb
 from supportbot.model import PROJECT_DIR, Manifest, extract_archive, latest_model
 from supportbot.nlu.parse import Parse
 from supportbot.project import load_project
+from supportbot.project.endpoints import ActionEndpoint, action_endpoint_from_url
 from supportbot.project.types import Project, Response
 from supportbot.stores import TrackerStore, open_tracker_store
 from supportbot.stores.locks import InProcessLockStore
@@ -81,7 +85,8 @@ class Bot:
 
     def __init__(self, project: Project, nlu: Any, kb: Any, entities: Any,
                  manifest: Manifest | None = None, tracker_store: TrackerStore | None = None,
-                 queue: Any = None):
+                 queue: Any = None, actions: Mapping[str, ActionCallable] | None = None,
+                 action_endpoint: ActionEndpoint | None = None):
         self.project = project
         self.nlu = nlu
         self.kb = kb
@@ -91,6 +96,7 @@ class Bot:
         self.locks = InProcessLockStore()
         self.responses: dict[str, Response] = {
             **BUILTIN_RESPONSES, **default_handoff_domain_responses(), **project.domain.responses}
+        self.renderer = Renderer(self.responses, project.config.language)
         self.policy = DialoguePolicy(project.rules, self.responses,
                                      project.config.nlu.out_of_scope_intent)
         self.escalation = EscalationPolicy(EscalationConfig.from_mapping(
@@ -98,9 +104,15 @@ class Bot:
         self.queue = BotQueue(self, load_handoff_config(project.config.handoff,
                                                         project.config.source), queue)
         self.handoff = HandoffFlow(self, self.queue)
+        server = ActionServerClient(action_endpoint) if action_endpoint is not None else None
+        self.actions = ActionRunner(actions if isinstance(actions, ActionRegistry)
+                                    else ActionRegistry(actions), server)
+        self.manager = DialogueManager(project, self.renderer, self.policy, self.escalation,
+                                       self.handoff, self.actions, kb, self._search_kb)
         self._payload_intents = (set(project.domain.intents) | set(project.nlu.intents())
                                  | {"affirm", "deny", "restart", "csat", "handoff_keep_waiting",
-                                    "handoff_leave_message", "faq"})
+                                    "handoff_leave_message", "faq", "human_handoff",
+                                    self.escalation.config.explicit_request.handoff_intent})
         self.outbound: Callable[[str, Reply], None] | None = None
         """Called with (conversation id, reply) for messages that do not answer a `handle` call:
         agent messages, "agent joined", the CSAT question. Channels set it; they may also poll the
@@ -109,13 +121,18 @@ class Bot:
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, model: str | Path, *, tracker_store: TrackerStore | str | None = None,
-             queue: HandoffQueue | str | None = None) -> Bot:
+             queue: HandoffQueue | str | None = None,
+             actions: Mapping[str, ActionCallable] | None = None,
+             action_endpoint: ActionEndpoint | str | None = None) -> Bot:
         """Load a model archive (or the newest one in a folder / its `models/` subfolder).
 
         `tracker_store`: a TrackerStore or url (`sqlite:///file.db`, `memory://`; default
         $SUPPORTBOT_TRACKER_STORE, else `sqlite:///.supportbot/conversations.db`);
         `queue`: a HandoffQueue or url (default: config `handoff.backend`, else
         `sqlite:///.supportbot/handoff.db`), opened on first use.
+        `actions`: custom actions (an `ActionRegistry` or name -> callable);
+        `action_endpoint`: a Rasa action server for the other custom actions (an
+        ActionEndpoint or its url; default $SUPPORTBOT_ACTION_ENDPOINT, else none).
         """
         from supportbot.kb.index import KBIndex
         from supportbot.nlu.entities import EntityExtractor
@@ -138,7 +155,8 @@ class Bot:
                 shutil.rmtree(folder, ignore_errors=True)
         store = (tracker_store if isinstance(tracker_store, TrackerStore)
                  else open_tracker_store(tracker_store))
-        return cls(project, nlu, kb, entities, manifest, store, queue)
+        return cls(project, nlu, kb, entities, manifest, store, queue, actions,
+                   _action_endpoint(action_endpoint))
 
     def with_stores(self, *, tracker_store: TrackerStore | str | None = None,
                     queue: HandoffQueue | str | None = None) -> Bot:
@@ -146,7 +164,13 @@ class Bot:
         (the same defaults as `load`)."""
         store = (tracker_store if isinstance(tracker_store, TrackerStore)
                  else open_tracker_store(tracker_store))
-        return Bot(self.project, self.nlu, self.kb, self.entities, self.manifest, store, queue)
+        return Bot(self.project, self.nlu, self.kb, self.entities, self.manifest, store, queue,
+                   self.actions.registry, self.actions.server.endpoint
+                   if self.actions.server is not None else None)
+
+    def action(self, name: str) -> Callable[[ActionCallable], ActionCallable]:
+        """Decorator: register a Python custom action on this bot (see ActionRegistry)."""
+        return self.actions.registry.action(name)
 
     # ------------------------------------------------------------------ understanding
     def parse(self, text: str, previous_language: str | None = None) -> Parse:
@@ -233,48 +257,14 @@ class Bot:
         self.handoff.close_finished(tracker, add)
         parse = self.parse(text, previous_language=tracker.language)
         add(UserMessage(text=text, parse=parse, channel=channel, metadata=metadata))
-        csat = self.handoff.csat_answer(tracker, parse, channel, add)
-        if csat is not None:
-            return Turn(cid, tuple(csat), parse, "csat", "customer answered the CSAT question")
-        self._fill_slots(tracker, parse, add)
-        kb = self._search_kb(parse)
-        plan = self.policy.decide(tracker, parse, kb)
-        decision = self.escalation.check(tracker, parse, self._candidate(plan, parse))
-        debug = {"escalation": decision.to_dict()}
-        if decision.handoff:
-            add(ActionExecuted(name="handoff", reason="; ".join(decision.codes)))
-            replies, opened = self.handoff.start(decision, tracker, parse, channel, customer_id,
-                                                 add)
-            why = "; ".join(r.explanation for r in decision.reasons)
-            return Turn(cid, tuple(replies), parse, "handoff", why,
-                        handoff=self.handoff.info(opened), kb=kb, debug=debug)
-        if decision.ask_confirmation:
-            add(ActionExecuted(name="handoff_confirm", reason="; ".join(decision.codes)))
-            reply = self._render_response("utter_handoff_confirm", tracker, parse.language,
-                                          channel, {})
-            why = "; ".join(r.explanation for r in decision.reasons)
-            confirm: tuple[Reply, ...] = ()
-            if reply is not None:
-                add(BotReply(text=reply.text, buttons=_button_dicts(reply),
-                             template="utter_handoff_confirm", action="handoff_confirm",
-                             reason=why,
-                             data={"fallback": plan.is_fallback, **decision.confirmation_data()}))
-                confirm = (reply,)
-            return Turn(cid, confirm, parse, "handoff_confirm", why, kb=kb, debug=debug)
-        replies = self._execute(plan, tracker, parse, kb, channel, add)
-        return Turn(cid, tuple(replies), parse, plan.action, plan.reason, kb=kb, debug=debug)
+        result = self.manager.respond(tracker, parse, channel, customer_id, add)
+        info = self.handoff.info(result.ticket) if result.ticket is not None else None
+        return Turn(cid, tuple(result.replies), parse, result.action, result.reason,
+                    handoff=info, kb=result.kb, debug=result.debug)
 
     def _quiet_parse(self, text: str, tracker: Tracker) -> Parse:
         """Language and payload only: while a person owns the conversation, no NLU runs."""
         return self._understand(text, tracker.language, with_nlu=False)
-
-    def _candidate(self, plan: Plan, parse: Parse) -> Candidate:
-        tags: tuple[str, ...] = ()
-        if plan.kb_entry and plan.kb_entry in self.kb:
-            tags = tuple(self.kb.entry(plan.kb_entry).tags)
-        return Candidate(action=plan.action, template=plan.template, text=None,
-                         intent=parse.intent, kb_entry=plan.kb_entry, kb_tags=tags,
-                         is_fallback=plan.is_fallback)
 
     def _append(self, conversation_id: str, events: list[Event]) -> None:
         with self.locks.lock(conversation_id):
@@ -284,76 +274,33 @@ class Bot:
         if self.outbound is not None:
             self.outbound(conversation_id, reply)
 
-    def _fill_slots(self, tracker: Tracker, parse: Parse, add: Callable[[Event], None]) -> None:
-        from supportbot.nlu.entities import fill_slots
-
-        current = tracker.slots
-        updates = fill_slots(parse.entities, self.project.domain, parse.intent, current,
-                             text=parse.text)
-        for name, value in updates.items():
-            if current.get(name) != value:
-                add(SlotSet(name=name, value=value))
-
     def _search_kb(self, parse: Parse) -> KBOutcome:
         if parse.retrieval_key:
             key = parse.retrieval_key.split("/", 1)[1]
             if key in self.kb:
                 return KBOutcome("answer", key, (key,), 1.0, ((key, 1.0),))
-            return KBOutcome()
+            if parse.from_payload:
+                return KBOutcome()
         if parse.from_payload or len(self.kb) == 0:
             return KBOutcome()
         decision = decide_kb(self.kb.search(parse.text), self.project.config.kb)
         return KBOutcome(decision.kind, decision.entry_id, decision.candidates, decision.score,
                          decision.scores[:3])
 
-    def _execute(self, plan: Plan, tracker: Tracker, parse: Parse, kb: KBOutcome, channel: str,
-                 add: Callable[[Event], None]) -> list[Reply]:
-        add(ActionExecuted(name=plan.action, reason=plan.reason))
-        replies: list[Reply] = []
-        for step in plan.steps:
-            reply, template = self._render_step(step, tracker, parse.language, channel)
-            if reply is None:
-                continue
-            replies.append(reply)
-            add(BotReply(text=reply.text, buttons=_button_dicts(reply),
-                         template=template, action=plan.action, reason=plan.reason,
-                         data={"fallback": plan.is_fallback}))
-        return replies
-
-    def _render_step(self, step: str, tracker: Tracker, language: str,
-                     channel: str) -> tuple[Reply | None, str | None]:
-        if step.startswith("kb:"):
-            entry = self.kb.entry(step[3:])
-            answer = entry.answer_for(language)
-            return Reply(answer.text, answer.buttons), step
-        if step.startswith("clarify:"):
-            ids = step[len("clarify:"):].split(",")
-            intro, _ = self._render_step(CLARIFY_RESPONSE, tracker, language, channel)
-            buttons = clarification_buttons(
-                {i: self.kb.entry(i) for i in ids if i in self.kb}, ids, language)
-            return Reply(intro.text if intro else None, buttons), step
-        return self._render_response(step, tracker, language, channel, {}), step
-
     def _render_response(self, name: str, tracker: Tracker, language: str, channel: str,
                          values: dict[str, Any]) -> Reply | None:
         """A variation of response `name` for this language/channel, not the last text sent."""
-        response = self.responses.get(name)
-        if response is None:
-            log.warning("action %r is not a response; skipping it", name)
-            return None
-        slots = {**tracker.slots, **values}
-        options = candidate_variations(response, channel=channel, language=language,
-                                       default_language=self.project.config.language,
-                                       slots=slots)
-        if not options:
-            return None
-        sent = [r for r in tracker.bot_replies(session_only=False) if r.template == name]
-        last_text = tracker.latest_reply.text if tracker.latest_reply else None
-        return render(choose_variation(options, len(sent), last_text), slots)
+        return self.renderer.response(name, tracker, language, channel, values)
 
 
-def _button_dicts(reply: Reply) -> tuple[dict[str, str], ...]:
-    return tuple({"title": b.title, "payload": b.payload} for b in reply.buttons)
+
+def _action_endpoint(value: ActionEndpoint | str | None) -> ActionEndpoint | None:
+    """The action server to call: the argument, else $SUPPORTBOT_ACTION_ENDPOINT."""
+    if value is None:
+        value = os.environ.get("SUPPORTBOT_ACTION_ENDPOINT") or None
+    if isinstance(value, str):
+        return action_endpoint_from_url(value)
+    return value
 
 
 def _clean_text(text: str) -> str:

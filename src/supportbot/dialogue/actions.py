@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Union
+from typing import Any
 
 from supportbot.errors import ActionError
 from supportbot.project.types import Button
@@ -107,8 +107,8 @@ class ActionResult:
         return cls(replies=(reply,), slots=dict(slots or {}))
 
 
-ActionOutput = Union[ActionResult, str, list[str], None]
-ActionCallable = Callable[[ActionContext], Union[ActionOutput, Awaitable[ActionOutput]]]
+ActionOutput = ActionResult | str | list[str] | None
+ActionCallable = Callable[[ActionContext], ActionOutput | Awaitable[ActionOutput]]
 
 
 def as_result(output: Any, action: str) -> ActionResult:

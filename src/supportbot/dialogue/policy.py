@@ -59,10 +59,19 @@ class DialoguePolicy:
         self.responses = responses
         self.out_of_scope_intent = out_of_scope_intent
 
+    def rule_applies(self, tracker: Tracker) -> bool:
+        """Whether a rule answers the tracker's latest message."""
+        return best_rule(self.rules, tracker) is not None
+
     def decide(self, tracker: Tracker, parse: Parse, kb: KBOutcome) -> Plan:
         if parse.retrieval_key and kb.kind == "answer":
             return Plan("kb_answer", f"button payload selected KB entry {kb.entry_id!r}",
                         (f"kb:{kb.entry_id}",), kb_entry=kb.entry_id)
+        retrieval_response = f"utter_{parse.retrieval_key}" if parse.retrieval_key else None
+        if (retrieval_response and retrieval_response in self.responses
+                and not parse.fallback):
+            return Plan(retrieval_response, f"retrieval intent {parse.retrieval_key!r} has "
+                        f"response {retrieval_response!r}", (retrieval_response,))
         match = best_rule(self.rules, tracker)
         if match is not None:
             steps = tuple(a for a in match.actions if a != "action_listen")

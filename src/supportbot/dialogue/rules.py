@@ -43,7 +43,10 @@ def _step_matches_intent(step: Step, parse: Parse) -> bool:
     return True
 
 
-def _slots_hold(steps: Sequence[Step], slots: Mapping[str, Any]) -> bool:
+def _slots_hold(steps: Sequence[Step], slots: Mapping[str, Any],
+                active_form: str | None = None) -> bool:
+    """`slot_was_set` steps hold for the current slots; `active_loop` steps (in a condition)
+    name the form running now (`null`: none)."""
     for step in steps:
         if step.kind == "slot_was_set":
             for name, value in step.slots:
@@ -53,8 +56,8 @@ def _slots_hold(steps: Sequence[Step], slots: Mapping[str, Any]) -> bool:
                         return False
                 elif current != value:
                     return False
-        elif step.kind == "active_loop" and step.value is not None:
-            return False  # forms are not executed, so no loop is ever active
+        elif step.kind == "active_loop" and step.value != active_form:
+            return False
     return True
 
 
@@ -89,10 +92,37 @@ def match_rule(rule: Rule, tracker: Tracker) -> RuleMatch | None:
                 return None
         elif kind != "intent" or not _step_matches_intent(step, value):
             return None
-    if not _slots_hold(list(rule.condition) + list(rule.steps), tracker.slots):
+    prefix_slots = [s for s in rule.steps[: _index_of(rule.steps, prefix[-1]) + 1]
+                    if s.kind == "slot_was_set"]
+    if not _slots_hold(list(rule.condition) + prefix_slots, tracker.slots,
+                       tracker.active_form):
         return None
     specificity = len(prefix) + len(rule.condition) + (10 if rule.conversation_start else 0)
     return RuleMatch(rule, tuple(a.value for a in actions), specificity)
+
+
+def _index_of(steps: Sequence[Step], step: Step) -> int:
+    for i, candidate in enumerate(steps):
+        if candidate is step:
+            return i
+    return len(steps) - 1
+
+
+def continuation(rules: Sequence[Rule], action: str, slots: Mapping[str, Any]) -> tuple[str, ...]:
+    """Actions that rules run right after `action` (e.g. a form's submit action after the form
+    completes): rules without user steps whose first action is `action`. Condition steps on
+    `active_loop` describe the form that just finished, so only slot conditions are checked."""
+    for rule in rules:
+        steps = [s for s in rule.steps if s.kind in ("intent", "action", "or")]
+        if not steps or any(s.kind != "action" for s in steps) or steps[0].value != action:
+            continue
+        conditions = [s for s in rule.condition if s.kind == "slot_was_set"]
+        if not _slots_hold(conditions, slots):
+            continue
+        rest = tuple(s.value for s in steps[1:] if s.value != "action_listen")
+        if rest:
+            return rest
+    return ()
 
 
 def best_rule(rules: Sequence[Rule], tracker: Tracker) -> RuleMatch | None:

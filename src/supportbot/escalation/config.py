@@ -90,6 +90,22 @@ class LongConversationConfig(_Signal):
     resolution_intents: tuple[str, ...] = ("thank_you", "thankyou", "thanks", "goodbye")
 
 
+class FormValidationConfig(_Signal):
+    """The customer's answer to a form's question failed validation again and again."""
+
+    failures: int = Field(2, ge=1)
+
+
+class RecoveryConfig(_Model):
+    """Before handing off for a recoverable signal, try once to get the customer unstuck."""
+
+    enabled: bool = True
+    signals: tuple[str, ...] = ("loop_rephrase", "repeated_reply", "negative_feedback",
+                                "form_validation")
+    window: int = Field(4, ge=1)  # turns after a recovery move in which it counts as tried
+    min_alternative_score: float = Field(0.3, ge=0.0, le=1.0)
+
+
 class FrustrationWeights(_Model):
     """How much each cue adds to the frustration score (combined as 1 - prod(1 - w))."""
 
@@ -169,7 +185,7 @@ class EscalationConfig(_Model):
     default_queue: str = "default"
     confirm_before_handoff: bool = False
     fallback_actions: tuple[str, ...] = ("fallback", "utter_default", "action_default_fallback")
-    clarify_actions: tuple[str, ...] = ("clarify",)
+    clarify_actions: tuple[str, ...] = ("clarify", "recovery")
     smalltalk_intents: tuple[str, ...] = (
         "greet", "goodbye", "thank_you", "thankyou", "thanks", "affirm", "deny",
         "bot_challenge", "mood_great", "chitchat")
@@ -185,6 +201,8 @@ class EscalationConfig(_Model):
     long_conversation: LongConversationConfig = LongConversationConfig()
     frustration: FrustrationConfig = FrustrationConfig()
     sensitive_topics: SensitiveTopicsConfig = SensitiveTopicsConfig()
+    form_validation: FormValidationConfig = FormValidationConfig()
+    recovery: RecoveryConfig = RecoveryConfig()
     confirmation: ConfirmationConfig = ConfirmationConfig()
 
     @classmethod

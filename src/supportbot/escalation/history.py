@@ -23,6 +23,8 @@ from supportbot.dialogue.tracker import Tracker
 from supportbot.escalation.config import EscalationConfig
 from supportbot.escalation.text import codes, normalize
 
+RECOVERY_ACTION = "recovery"
+
 
 @lru_cache(maxsize=64)
 def _globs(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
@@ -78,10 +80,14 @@ class ReplyKinds:
         return (reply.action in self.config.clarify_actions
                 or bool(reply.template and reply.template.startswith("clarify:")))
 
+    def is_recovery(self, reply: BotReply) -> bool:
+        return reply.action == RECOVERY_ACTION
+
     def is_answer(self, reply: BotReply) -> bool:
-        """A real answer: not a fallback, clarification, handoff question or small talk."""
+        """A real answer: not a fallback, clarification, handoff question, a question the bot
+        asks (a form's), or small talk."""
         return not (self.is_fallback(reply) or self.is_confirmation(reply)
-                    or self.is_clarification(reply)
+                    or self.is_clarification(reply) or bool(reply.data.get("ask"))
                     or matches_any(reply.template, self.config.smalltalk_templates))
 
 
@@ -112,9 +118,27 @@ class History:
 
     turns: tuple[PastTurn, ...]
     pending_confirmation: BotReply | None  # the last reply asked "Shall I connect you?"
+    pending_recovery: BotReply | None = None  # the last turn was a recovery move
 
     def replied_turns(self) -> list[PastTurn]:
         return [t for t in self.turns if t.replied]
+
+    def recovery_tried(self, window: int) -> BotReply | None:
+        """The latest recovery move within the last `window` turns, if any."""
+        for past in list(self.turns)[-window:][::-1]:
+            for reply in past.replies:
+                if reply.action == RECOVERY_ACTION:
+                    return reply
+        return None
+
+    def invalid_streak(self, slot: str) -> int:
+        """How many turns in a row, just before this one, re-asked `slot` as invalid."""
+        count = 0
+        for past in reversed(self.turns):
+            if not any(r.data.get("invalid_slot") == slot for r in past.replies):
+                break
+            count += 1
+        return count
 
 
 def build_history(tracker: Tracker, config: EscalationConfig,
@@ -152,7 +176,10 @@ def build_history(tracker: Tracker, config: EscalationConfig,
             last_reply = event
     close()
     pending = last_reply if last_reply is not None and kinds.is_confirmation(last_reply) else None
-    return History(tuple(turns), pending)
+    recovering = None
+    if turns and any(kinds.is_recovery(r) for r in turns[-1].replies):
+        recovering = next(r for r in turns[-1].replies if kinds.is_recovery(r))
+    return History(tuple(turns), pending, recovering)
 
 
 def _turn(message: UserMessage, replies: tuple[BotReply, ...], kinds: ReplyKinds,

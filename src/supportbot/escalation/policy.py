@@ -62,6 +62,8 @@ class EscalationPolicy:
             decision.signals["confirmation"] = answer or "unanswered"
         if answer == "affirm" and history.pending_confirmation is not None:
             decision = self._accepted(decision, history.pending_confirmation.data)
+        elif history.pending_recovery is not None:
+            decision = self._after_recovery(decision, history.pending_recovery.data, parse)
         if decision.handoff or decision.ask_confirmation:
             log.info("escalation: conversation=%s handoff=%s ask=%s reasons=%s priority=%s "
                      "queue=%s", tracker.conversation_id, decision.handoff,
@@ -106,6 +108,8 @@ class EscalationPolicy:
             "long_conversation": sig.long_conversation(turn, config, self.cues),
             "frustration": sig.frustration(turn, config),
             "sensitive_topic": sig.sensitive_topic(turn, config),
+            "form_validation": sig.form_validation(turn, config),
+            "action_request": Outcome(None),  # set by custom actions, not by a signal
         }
         fired = [f for o in outcomes.values() for f in o.fired]
         values: dict[str, Any] = {code: outcomes[code].value for code in REASON_CODES}
@@ -113,7 +117,7 @@ class EscalationPolicy:
         if not fired:
             return Decision(queue=config.default_queue, frustration=frustration,
                             priority=self._boost(frustration), signals=values)
-        return self._combine(fired, frustration, values)
+        return self._combine(fired, frustration, values, history)
 
     def _boost(self, frustration: float) -> int:
         cfg = self.config.frustration
@@ -126,7 +130,7 @@ class EscalationPolicy:
         return 0
 
     def _combine(self, fired: list[Fired], frustration: float,
-                 values: dict[str, Any]) -> Decision:
+                 values: dict[str, Any], history: History) -> Decision:
         config = self.config
         order = {code: i for i, code in enumerate(REASON_CODES)}
         fired = sorted(fired, key=lambda f: order.get(f.reason.code, len(order)))
@@ -135,9 +139,51 @@ class EscalationPolicy:
         queue = max(routed, key=lambda f: f.priority).queue if routed else None
         ask = all(config.confirm_before_handoff if f.confirm is None else f.confirm
                   for f in fired)
-        return Decision(handoff=not ask, reasons=tuple(f.reason for f in fired),
+        reasons = tuple(f.reason for f in fired)
+        recovery = config.recovery
+        if (recovery.enabled and not ask
+                and all(f.reason.code in recovery.signals for f in fired)):
+            tried = history.recovery_tried(recovery.window)
+            if tried is None:
+                values["recovery"] = "first try"
+                return Decision(recover=True, reasons=reasons, priority=priority,
+                                queue=queue or config.default_queue, frustration=frustration,
+                                signals=values)
+            values["recovery"] = "tried before: handing off"
+            earlier = [r for r in _reasons(tried.data.get("handoff_reasons"))
+                       if r.code not in {x.code for x in reasons}]
+            reasons = tuple(Reason(r.code, r.explanation + " A recovery move did not help.")
+                            for r in reasons) + tuple(earlier)
+        return Decision(handoff=not ask, reasons=reasons,
                         priority=priority, queue=queue or config.default_queue,
                         ask_confirmation=ask, frustration=frustration, signals=values)
+
+    def _after_recovery(self, decision: Decision, data: dict[str, Any],
+                        parse: Parse) -> Decision:
+        """The message right after a recovery move: "no" hands off with the stored reasons; a
+        handoff for another reason carries them too."""
+        stored = list(_reasons(data.get("handoff_reasons")))
+        if decision.handoff or decision.ask_confirmation:
+            codes = {r.code for r in decision.reasons}
+            extra = tuple(r for r in stored if r.code not in codes)
+            return Decision(handoff=decision.handoff, reasons=decision.reasons + extra,
+                            priority=decision.priority, queue=decision.queue,
+                            ask_confirmation=decision.ask_confirmation,
+                            frustration=decision.frustration, signals=decision.signals)
+        if decision.recover or self.confirmation_answer(parse) == "deny":
+            if not stored:
+                return decision
+            reasons = tuple(Reason(r.code, r.explanation + " A recovery move did not help.")
+                            for r in stored)
+            queue = data.get("handoff_queue")
+            priority = data.get("handoff_priority")
+            signals = {**decision.signals, "recovery": "failed"}
+            return Decision(handoff=True, reasons=reasons,
+                            priority=max(decision.priority,
+                                         priority if isinstance(priority, int) else 0),
+                            queue=queue if isinstance(queue, str) and queue else decision.queue,
+                            frustration=decision.frustration, signals=signals)
+        return decision
 
     def _accepted(self, decision: Decision, data: dict[str, Any]) -> Decision:
         """The customer said yes to "Shall I connect you?": hand off with the stored reasons."""

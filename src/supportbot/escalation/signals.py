@@ -119,7 +119,7 @@ def unresolved(turn: Turn, config: EscalationConfig) -> tuple[Outcome, Outcome]:
 # ------------------------------------------------------------------ loop
 def candidate_topic(candidate: Candidate, parse: Parse, config: EscalationConfig) -> str | None:
     """`kb:<entry>` or `intent:<name>` of what the bot is about to answer, if it is an answer."""
-    if candidate.is_fallback or candidate.action in config.clarify_actions:
+    if candidate.is_fallback or candidate.asks or candidate.action in config.clarify_actions:
         return None
     if candidate.kb_entry:
         return f"kb:{candidate.kb_entry}"
@@ -137,12 +137,16 @@ def loop(turn: Turn, config: EscalationConfig) -> Outcome:
     if not cfg.enabled:
         return OFF
     topic = candidate_topic(turn.candidate, turn.parse, config)
+    if turn.candidate.asks or _answers_a_question(turn.history):
+        return Outcome(None)  # an answer to the bot's question is not a loop
     recent = turn.history.replied_turns()[-cfg.window:]
     best = 0.0
     smalltalk = not turn.parse.fallback and turn.parse.intent in config.smalltalk_intents
     for back, past in enumerate(reversed(recent), start=1):
         if not past.answered or not same_subject(past.subject, turn.subject):
             continue
+        if turn.subject - past.subject:
+            continue  # the message brings something new (an order number, a product...)
         ago = "the previous turn" if back == 1 else f"{back} turns ago"
         if topic is not None and past.topic == topic:
             what = (f"FAQ entry '{topic[3:]}'" if topic.startswith("kb:")
@@ -162,6 +166,29 @@ def loop(turn: Turn, config: EscalationConfig) -> Outcome:
                    f"{ago} ({score:.0%} similar to \"{_short(past.message.text)}\").")
             return Outcome(round(score, 3), (_fired("loop_rephrase", why, cfg),))
     return Outcome(round(best, 3))
+
+
+def _answers_a_question(history: History) -> bool:
+    """The bot's last reply asked the customer for something (a form's question)."""
+    replied = history.replied_turns()
+    return bool(replied) and bool(replied[-1].replies[-1].data.get("ask"))
+
+
+# ------------------------------------------------------------------ forms
+def form_validation(turn: Turn, config: EscalationConfig) -> Outcome:
+    """The answer to a form's question failed validation `failures` times in a row."""
+    cfg = config.form_validation
+    slot = turn.candidate.invalid_slot
+    if not cfg.enabled:
+        return OFF
+    if slot is None:
+        return Outcome(0)
+    count = turn.history.invalid_streak(slot) + 1
+    if count < cfg.failures:
+        return Outcome(count)
+    why = (f"The customer's answer for '{slot}' did not pass validation {count} times in a "
+           "row.")
+    return Outcome(count, (_fired("form_validation", why, cfg),))
 
 
 # ------------------------------------------------------------------ negative feedback
@@ -205,7 +232,8 @@ def repeated_reply(turn: Turn, config: EscalationConfig) -> Outcome:
         return OFF
     cand = turn.candidate
     template = cand.template or (f"kb:{cand.kb_entry}" if cand.kb_entry else None)
-    if (template is None or cand.is_fallback or cand.action in config.clarify_actions
+    if (template is None or cand.is_fallback or cand.asks
+            or cand.action in config.clarify_actions
             or matches_any(template, config.smalltalk_templates)):
         return Outcome(0)
     sent = sum(1 for t in turn.history.turns

@@ -92,6 +92,11 @@ class Script:
                 action=self.policy.config.confirmation.action,
                 data={"fallback": candidate.is_fallback, **decision.confirmation_data()}))
             return
+        if decision.recover:
+            self.tracker.append(BotReply(
+                text="Did that answer your question?", template="utter_recovery_offer",
+                action="recovery", data={"fallback": False, **decision.confirmation_data()}))
+            return
         data: dict[str, object] = {"fallback": candidate.is_fallback}
         if candidate.kb_entry:
             data["kb_entry"] = candidate.kb_entry
@@ -109,3 +114,8 @@ class Script:
     def escalated(self) -> bool:
         """Whether any turn so far handed off or offered a handoff."""
         return any(d.handoff or d.ask_confirmation for d in self.decisions)
+
+    @property
+    def recovered(self) -> bool:
+        """Whether any turn so far made a recovery move instead of handing off."""
+        return any(d.recover for d in self.decisions)

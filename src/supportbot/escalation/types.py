@@ -14,6 +14,8 @@ REASON_CODES: tuple[str, ...] = (
     "long_conversation",
     "frustration",
     "sensitive_topic",
+    "form_validation",
+    "action_request",
 )
 """Every reason code a Decision can carry."""
 
@@ -33,6 +35,8 @@ class Candidate:
     kb_entry: str | None = None
     kb_tags: tuple[str, ...] = ()
     is_fallback: bool = False
+    asks: bool = False  # the reply asks the customer for something (a form's question)
+    invalid_slot: str | None = None  # a form re-asks this slot: the answer failed validation
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,10 @@ class Decision:
 
     `handoff` True: hand the conversation to a person now. `ask_confirmation` True (and
     `handoff` False): ask the customer "Shall I connect you with a person?" first; the reasons,
-    queue and priority are what the handoff will carry if they agree. Neither: keep the reply.
+    queue and priority are what the handoff will carry if they agree. `recover` True: a
+    recoverable signal fired for the first time: try a recovery move (next-best answer, "did
+    you mean", an offer to talk to a person) instead of handing off; the reasons are what a
+    later handoff carries if recovery fails. None of these: keep the reply.
     `signals` holds each signal's raw value (for `shell --debug` and logs).
     """
 
@@ -61,6 +68,7 @@ class Decision:
     priority: int = 0
     queue: str = "default"
     ask_confirmation: bool = False
+    recover: bool = False
     frustration: float = 0.0
     signals: dict[str, Any] = field(default_factory=dict)
 
@@ -91,6 +99,7 @@ class Decision:
         return {
             "handoff": self.handoff,
             "ask_confirmation": self.ask_confirmation,
+            "recover": self.recover,
             "reasons": [r.to_dict() for r in self.reasons],
             "priority": self.priority,
             "queue": self.queue,
