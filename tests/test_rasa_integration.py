@@ -270,8 +270,8 @@ def test_resume_waits_while_open_and_resumes_after_resolve(queue):
     conv.user("it's order NW-100001, it never arrived", "order_status")
 
     events, dispatcher = run(sb_rasa.RESUME_ACTION, conv)
-    assert kinds(events) == ["slot", "slot", "pause"]
-    assert "number 1 in the queue" in dispatcher.messages[0]["text"]
+    assert kinds(events) == ["slot", "slot", "slot", "pause"]
+    assert dispatcher.messages == []  # the handoff already said "number 1 in the queue"
     customer = [m.text for m in queue.get(ticket.id).transcript if m.role == "customer"]
     assert customer[-1] == "it's order NW-100001, it never arrived"
     run(sb_rasa.RESUME_ACTION, conv)  # running it again copies nothing twice
@@ -289,15 +289,16 @@ def test_resume_waits_while_open_and_resumes_after_resolve(queue):
     assert dispatcher.messages[1]["text"] == "Hi, I'm checking NW-100001 now."
     assert len(dispatcher.messages) == 2
     assert queue.pending_outbox(SENDER) == []
-    _, dispatcher = run(sb_rasa.RESUME_ACTION, conv)  # nothing new: says who has the chat
-    assert [m["utter_action"] for m in dispatcher.messages] == ["utter_handoff_agent_joined"]
+    _, dispatcher = run(sb_rasa.RESUME_ACTION, conv)  # nothing new: nothing said
+    assert dispatcher.messages == []
 
     queue.resolve(ticket.id, "alice")
     events, dispatcher = run(sb_rasa.RESUME_ACTION, conv)
     assert events[0]["event"] == "resume"
     assert slots_of(events) == {"supportbot_ticket_id": None, "supportbot_handoff": False,
                                 "supportbot_handoff_reasons": None,
-                                "supportbot_handoff_offered": False}
+                                "supportbot_handoff_offered": False,
+                                "supportbot_handoff_status": None}
     assert [m["utter_action"] for m in dispatcher.messages] == ["utter_handoff_resolved"]
     assert queue.pending_outbox(SENDER) == []
 
@@ -442,3 +443,17 @@ def test_rasa_sdk_action_server_runs_the_check(env, tmp_path: Path):
             proc.kill()
             proc.wait()
         log.close()
+
+
+def test_resume_tells_a_new_place_in_line_once(queue):
+    _, ticket = handed_off(queue)
+    second = Conversation(sender="rasa-user-2")
+    second.user("I need an operator", "human_handoff", 0.9)
+    _, dispatcher = run(sb_rasa.HANDOFF_ACTION, second)
+    assert "number 2 in the queue" in dispatcher.messages[0]["text"]
+    queue.upsert_agent(Agent("bob", name="Bob"))
+    assert queue.claim("bob").id == ticket.id
+    _, dispatcher = run(sb_rasa.RESUME_ACTION, second)
+    assert "number 1 in the queue" in dispatcher.messages[0]["text"]
+    _, dispatcher = run(sb_rasa.RESUME_ACTION, second)
+    assert dispatcher.messages == []

@@ -65,6 +65,7 @@ from supportbot.integrations.rasa_tracker import (
     META_DATA,
     OFFERED_SLOT,
     REASONS_SLOT,
+    STATUS_SLOT,
     TICKET_SLOT,
     ReadOptions,
     candidate_for,
@@ -194,24 +195,30 @@ def _say(dispatcher: CollectingDispatcher, domain: Mapping[str, Any] | None, nam
 
 
 def _tell_status(dispatcher: CollectingDispatcher, domain: Mapping[str, Any] | None,
-                 queue: HandoffQueue, ticket: Ticket, settings: Settings, language: str) -> None:
-    """Where the customer stands: place in line and wait, closed hours, or who has the chat."""
+                 queue: HandoffQueue, ticket: Ticket, settings: Settings, language: str,
+                 told: Any = None, quiet: bool = False) -> str:
+    """Tell the customer where they stand: place in line and wait, closed hours, or who has the
+    chat. Returns the status key (`waiting:2`, `assigned:alice`, `closed`); says nothing when it
+    equals `told`, the key told last time, or when `quiet`."""
     default = settings.read.default_language
-    if str(ticket.status) == "assigned" and ticket.agent_id:
-        try:
-            name = queue.get_agent(ticket.agent_id).display_name
-        except HandoffError:
-            name = ticket.agent_id
-        _say(dispatcher, domain, "utter_handoff_agent_joined", {"agent_name": name}, language,
-             default, supportbot_ticket=ticket.id)
-        return
     hours = settings.handoff.hours()
-    if not hours.is_open():
+    if str(ticket.status) == "assigned" and ticket.agent_id:
+        key = f"assigned:{ticket.agent_id}"
+        try:
+            agent = queue.get_agent(ticket.agent_id).display_name
+        except HandoffError:
+            agent = ticket.agent_id
+        name, values = "utter_handoff_agent_joined", {"agent_name": agent}
+    elif not hours.is_open():
+        key = "closed"
         name, values = closed_hours_message(hours, language)
     else:
         position = queue.position(ticket.id)
+        key = f"waiting:{position}"
         name, values = queued_message(position, queue.estimated_wait(ticket.queue, position))
-    _say(dispatcher, domain, name, values, language, default, supportbot_ticket=ticket.id)
+    if key != told and not quiet:
+        _say(dispatcher, domain, name, values, language, default, supportbot_ticket=ticket.id)
+    return key
 
 
 def _sync_customer_messages(queue: HandoffQueue, ticket: Ticket,
@@ -338,8 +345,9 @@ class ActionSupportbotHandoff(_SupportbotAction):
                      ticket.id)
         else:
             ticket = self._enqueue(queue, tracker, converted, decision, language)
-        _tell_status(dispatcher, domain, queue, ticket, settings, language)
+        told = _tell_status(dispatcher, domain, queue, ticket, settings, language)
         return [
+            SlotSet(STATUS_SLOT, told),
             SlotSet(HANDOFF_SLOT, True),
             SlotSet(REASONS_SLOT, [r.code for r in ticket.reasons]),
             SlotSet(OFFERED_SLOT, False),
@@ -382,7 +390,8 @@ class ActionSupportbotResume(_SupportbotAction):
     conversation is paused) when a ticket closes or an agent wrote, or from a rule. It first
     delivers what agents wrote (the queue's outbox for this conversation). While the ticket is
     still open it copies the customer's newer messages onto the ticket, tells the customer where
-    they stand (unless it just delivered agent messages), and keeps the conversation paused.
+    they stand when that changed (a new place in line; not right after agent messages), and
+    keeps the conversation paused. So it is safe to call every few seconds.
     """
 
     def name(self) -> str:
@@ -408,10 +417,10 @@ class ActionSupportbotResume(_SupportbotAction):
                                     language)
         if ticket is not None and ticket.is_open:
             _sync_customer_messages(queue, ticket, list(tracker.events))
-            if not delivered:
-                _tell_status(dispatcher, domain, queue, ticket, settings, language)
+            told = _tell_status(dispatcher, domain, queue, ticket, settings, language,
+                                told=tracker.get_slot(STATUS_SLOT), quiet=delivered > 0)
             return [SlotSet(TICKET_SLOT, ticket.id), SlotSet(HANDOFF_SLOT, True),
-                    ConversationPaused()]
+                    SlotSet(STATUS_SLOT, told), ConversationPaused()]
         if ticket is not None:
             name = ("utter_handoff_cancelled" if str(ticket.status) == "cancelled"
                     else "utter_handoff_resolved")
@@ -423,4 +432,5 @@ class ActionSupportbotResume(_SupportbotAction):
             SlotSet(HANDOFF_SLOT, False),
             SlotSet(REASONS_SLOT, None),
             SlotSet(OFFERED_SLOT, False),
+            SlotSet(STATUS_SLOT, None),
         ]

@@ -48,6 +48,7 @@ TICKET_SLOT = "supportbot_ticket_id"
 HANDOFF_SLOT = "supportbot_handoff"
 REASONS_SLOT = "supportbot_handoff_reasons"
 OFFERED_SLOT = "supportbot_handoff_offered"
+STATUS_SLOT = "supportbot_handoff_status"  # what the customer was last told about the ticket
 
 # Keys our actions put on the messages they send (Rasa copies them into the bot event's metadata)
 META_ACTION = "supportbot_action"
