@@ -153,3 +153,16 @@ def test_a_form_defined_twice_keeps_the_first(tmp_path):
     assert p.domain.forms["profile_form"].required_slots == ("email",)
     [dup] = [w for w in p.warnings if w.code == "duplicate"]
     assert dup.file == "data/more.yml" and "domain.yml:11" in dup.message
+
+
+def test_rasa_1_form_list_is_read_with_a_warning(tmp_path):
+    root = project(tmp_path, """\
+        forms:
+        - profile_form
+        - other_form
+        """)
+    p = load_project(root)
+    assert p.domain.forms["other_form"].required_slots == ()
+    assert p.domain.forms["other_form"].source.line == 12
+    [note] = [w for w in p.warnings if w.code == "deprecated"]
+    assert note.line == 10 and "Rasa 1.x" in note.message

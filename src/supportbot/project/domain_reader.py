@@ -25,7 +25,7 @@ from supportbot.project.types import (
     SlotValidation,
     Source,
 )
-from supportbot.project.yamlio import LineMap
+from supportbot.project.yamlio import LineMap, line_of
 
 DOMAIN_KEYS = ("intents", "entities", "slots", "responses", "actions", "forms", "e2e_actions",
                "session_config", "config")
@@ -468,6 +468,15 @@ def _read_forms(value: Any, parent: dict, ctx: FileContext, out: DomainBuilder) 
     """`forms:` in any of Rasa's layouts (3.x, 2.x, 2.0) -> `FormDef`s; first definition wins."""
     if value is None:
         return
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        # Rasa 1.x (financial-demo): names only, the slots were asked by Python form classes
+        ctx.warning("`forms` is a list of names (Rasa 1.x); each form is read with no "
+                    "required slots", parent, "forms",
+                    hint="write `forms:` as a mapping: `my_form: {required_slots: [slot, ...]}`",
+                    code="deprecated")
+        value = LineMap({name: None for name in value})
+        value.key_lines = {name: line_of(parent["forms"], i)
+                           for i, name in enumerate(parent["forms"])}
     if not isinstance(value, dict):
         ctx.error(f"`forms` must be a mapping of form name to settings, not {type_name(value)}",
                   parent, "forms", code="wrong-type")
