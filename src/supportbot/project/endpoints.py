@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit, urlunsplit
 
 from supportbot.errors import ActionError, Problem, ProjectError
@@ -220,25 +220,24 @@ def _read_action_endpoint(data: Mapping[str, Any], file: str,
         problems.append(Problem("error", "`action_endpoint` has no `url`", file, line,
                                 hint='add `url: "http://localhost:5055/webhook"`',
                                 code="missing-key"))
-    elif not isinstance(url, str) or _url_problem(url):
-        error("url", _url_problem(url) if isinstance(url, str) else "must be text",
-              'e.g. "http://localhost:5055/webhook"')
+    elif (url_problem := _url_problem(url)) is not None:
+        error("url", url_problem, 'e.g. "http://localhost:5055/webhook"')
     token = _optional_text(section, "token", error)
     token_name = _optional_text(section, "token_name", error) or "token"
     cafile = _optional_text(section, "cafile", error)
     raw_timeout = section.get("timeout", DEFAULT_ACTION_TIMEOUT)
     # `timeout: ${ACTION_TIMEOUT}` expands to text
     timeout = _to_float(raw_timeout) if isinstance(raw_timeout, str) else raw_timeout
+    seconds = float(timeout) if _positive_number(timeout) else DEFAULT_ACTION_TIMEOUT
     if not _positive_number(timeout):
         error("timeout", f"must be a positive number of seconds, got {raw_timeout!r}",
               "e.g. `timeout: 10`")
-        timeout = DEFAULT_ACTION_TIMEOUT
     headers = _text_mapping(section, "headers", error)
     params = _text_mapping(section, "params", error)
     basic_auth = _basic_auth(section, error)
     if sum(p.severity == "error" for p in problems) > errors_before or not isinstance(url, str):
         return None
-    return ActionEndpoint(url=url, token=token or None, timeout=float(timeout),
+    return ActionEndpoint(url=url, token=token or None, timeout=seconds,
                           token_name=token_name, headers=headers, params=params,
                           basic_auth=basic_auth, cafile=cafile)
 
@@ -311,7 +310,7 @@ def _url_problem(url: Any) -> str | None:
     return None
 
 
-def _positive_number(value: Any) -> bool:
+def _positive_number(value: Any) -> TypeGuard[float]:
     """A finite number above zero (not a bool)."""
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and math.isfinite(value) and value > 0)
