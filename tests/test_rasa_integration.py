@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -410,9 +409,9 @@ def test_rasa_sdk_action_server_runs_the_check(env, tmp_path: Path):
         deadline = time.time() + 60
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10):
                     break
-            except (urllib.error.URLError, ConnectionError):
+            except OSError:  # URLError, refused, reset or timed out: not up yet
                 if proc.poll() is not None or time.time() > deadline:
                     pytest.fail("action server did not start:\n"
                                 + (tmp_path / "server.log").read_text())
