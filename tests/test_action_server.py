@@ -495,6 +495,7 @@ def test_rasa_events_mapping():
         user("hi", "greet"),
         BotReply(text="Hello", buttons=({"title": "A", "payload": "/a"},),
                  template="utter_greet"),
+        BotReply(text=None, action="form_invalid", data={"invalid_slot": "email"}),  # no message
         HandoffRequested(ticket_id="T1"),
         AgentMessage(agent_id="ag1", text="Hi, Anna here"),
         HandoffEnded(ticket_id="T1", outcome="resolved"),

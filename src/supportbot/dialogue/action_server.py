@@ -144,8 +144,7 @@ class ActionServerClient:
         except requests.RequestException as exc:
             error = ActionError(f"action {action!r}: request to {where} failed "
                                 f"({self._redact(_short_reason(exc))})")
-        # raised outside `except` without a cause: the cause's text would carry the token
-        log.warning("custom action failed: %s", error)
+        # raised outside `except`, without a cause: the cause's text would carry the token
         raise error
 
     def _result(self, action: str, response: requests.Response, domain: Domain) -> ActionResult:
@@ -207,8 +206,10 @@ def _short_reason(exc: Exception) -> str:
     inner = exc.args[0] if exc.args else exc
     reason = getattr(inner, "reason", None) or inner
     text = str(reason)
-    if "]" in text and "Errno" in text:  # "<...>: Failed to establish ...: [Errno 111] ..."
+    if "[Errno" in text:  # "<...>: Failed to establish ...: [Errno 111] ..." / "(... [Errno -2] x)"
         text = text[text.index("[Errno"):]
+        if text.endswith(")") and text.count(")") > text.count("("):
+            text = text[:-1]
     return _snippet(text, 120)
 
 
@@ -429,8 +430,11 @@ def _rasa_event(event: Event) -> dict[str, Any] | None:
                 "parse_data": _parse_data(event.parse, event), "input_channel": event.channel,
                 "message_id": None, "metadata": dict(event.metadata)}
     if isinstance(event, BotReply):
+        data = _bot_data(event)
+        if not (event.text or data["buttons"] or data["image"] or data["custom"]):
+            return None  # a bookkeeping record (e.g. a form's invalid-value marker), not a message
         return {"event": "bot", "timestamp": ts, "text": event.text,
-                "data": _bot_data(event),
+                "data": data,
                 "metadata": {"utter_action": event.template} if event.template else {}}
     if isinstance(event, ActionExecuted):
         return _action_event(event.name, ts)
