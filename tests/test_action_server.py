@@ -326,7 +326,7 @@ def test_server_down_fails_fast():
     start = time.monotonic()
     with pytest.raises(ActionError) as info:
         ActionServerClient(endpoint).run("action_create_ticket", Tracker("conv-8"), DOMAIN)
-    assert time.monotonic() - start < 2
+    assert time.monotonic() - start < 5  # refused at once; generous for a loaded machine
     message = str(info.value)
     assert "cannot connect" in message and f"127.0.0.1:{port}/webhook" in message
     assert "s3cret-token" not in message
@@ -338,7 +338,7 @@ def test_timeout_is_honoured(action_server):  # noqa: F811
     start = time.monotonic()
     with pytest.raises(ActionError, match="did not answer within 0.5 s"):
         client.run("action_slow", Tracker("conv-9"), DOMAIN)
-    assert time.monotonic() - start < 2.5
+    assert time.monotonic() - start < 4  # the action sleeps 5 s
 
 
 def test_rasa_sdk_reads_the_tracker(client):
