@@ -152,28 +152,28 @@ class FamiliarityIndex:
         return out
 
     # ------------------------------------------------------------------ persistence
-    def save(self, folder: Path) -> None:
+    def save(self, folder: Path, prefix: str = "familiar") -> None:
         sparse = self.sparse
-        np.save(folder / "familiar_data.npy", sparse.data.astype(np.float32))
-        np.save(folder / "familiar_indices.npy", sparse.indices.astype(np.int32))
-        np.save(folder / "familiar_indptr.npy", sparse.indptr.astype(np.int64))
-        np.save(folder / "familiar_shape.npy",
+        np.save(folder / f"{prefix}_data.npy", sparse.data.astype(np.float32))
+        np.save(folder / f"{prefix}_indices.npy", sparse.indices.astype(np.int32))
+        np.save(folder / f"{prefix}_indptr.npy", sparse.indptr.astype(np.int64))
+        np.save(folder / f"{prefix}_shape.npy",
                 np.array([*sparse.shape, self.n_classes], dtype=np.int64))
-        np.save(folder / "familiar_labels.npy", self.labels.astype(np.int32))
+        np.save(folder / f"{prefix}_labels.npy", self.labels.astype(np.int32))
         if self.dense is not None:
-            np.save(folder / "familiar_dense.npy", self.dense.astype(np.float16))
+            np.save(folder / f"{prefix}_dense.npy", self.dense.astype(np.float16))
 
     @classmethod
-    def load(cls, folder: Path) -> FamiliarityIndex:
+    def load(cls, folder: Path, prefix: str = "familiar") -> FamiliarityIndex:
         try:
-            shape = [int(v) for v in np.load(folder / "familiar_shape.npy", allow_pickle=False)]
+            shape = [int(v) for v in np.load(folder / f"{prefix}_shape.npy", allow_pickle=False)]
             rows, cols, n_classes = shape
-            sparse = sp.csr_matrix((np.load(folder / "familiar_data.npy", allow_pickle=False),
-                                    np.load(folder / "familiar_indices.npy", allow_pickle=False),
-                                    np.load(folder / "familiar_indptr.npy", allow_pickle=False)),
+            sparse = sp.csr_matrix((np.load(folder / f"{prefix}_data.npy", allow_pickle=False),
+                                    np.load(folder / f"{prefix}_indices.npy", allow_pickle=False),
+                                    np.load(folder / f"{prefix}_indptr.npy", allow_pickle=False)),
                                    shape=(rows, cols))
-            labels = np.load(folder / "familiar_labels.npy", allow_pickle=False)
-            dense_path = folder / "familiar_dense.npy"
+            labels = np.load(folder / f"{prefix}_labels.npy", allow_pickle=False)
+            dense_path = folder / f"{prefix}_dense.npy"
             dense = np.load(dense_path, allow_pickle=False) if dense_path.exists() else None
         except (OSError, ValueError) as exc:
             raise ModelError(f"{folder}: the familiarity index is missing or corrupt ({exc}); "

@@ -252,7 +252,7 @@ class NluModel:
         if self.familiar is not None:
             self.familiar.save(folder)
         if self.selector is not None:
-            self.selector.save(folder / "retrieval")
+            self.selector.save(folder)
         meta = {
             "format_version": FORMAT_VERSION,
             "intents": self.intents,
@@ -308,8 +308,7 @@ class NluModel:
                              "retrain with `supportbot train`")
         familiar = (FamiliarityIndex.load(folder)
                     if (folder / "familiar_shape.npy").exists() else None)
-        selector = (ResponseSelector.load(folder / "retrieval")
-                    if (folder / "retrieval").is_dir() else None)
+        selector = ResponseSelector.load(folder) if ResponseSelector.saved_in(folder) else None
         policy = FallbackPolicy(meta["threshold"], meta["ambiguity_threshold"],
                                 meta["per_intent"], meta["out_of_scope_intent"],
                                 float(meta.get("familiarity_threshold", 0.0)))

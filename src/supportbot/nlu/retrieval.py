@@ -21,7 +21,8 @@ from supportbot.nlu.features import Features
 from supportbot.nlu.parse import IntentScore
 
 TEMPERATURE = 0.05  # softmax temperature over cosine similarities
-KEYS_FILE = "retrieval_keys.json"
+PREFIX = "retrieval"
+KEYS_FILE = f"{PREFIX}_keys.json"
 
 
 class ResponseSelector:
@@ -66,10 +67,15 @@ class ResponseSelector:
         return tuple(IntentScore(self.keys[members[j]], float(probs[j])) for j in order)
 
     def save(self, folder: Path) -> None:
-        """Write the keys and the example index into `folder`."""
+        """Write the keys and the example index into `folder` (files named `retrieval_*`)."""
         folder.mkdir(parents=True, exist_ok=True)
         (folder / KEYS_FILE).write_text(json.dumps(self.keys, ensure_ascii=False))
-        self.index.save(folder)
+        self.index.save(folder, PREFIX)
+
+    @staticmethod
+    def saved_in(folder: Path) -> bool:
+        """Whether `folder` holds a saved selector."""
+        return (folder / KEYS_FILE).is_file()
 
     @classmethod
     def load(cls, folder: Path) -> ResponseSelector:
@@ -79,7 +85,7 @@ class ResponseSelector:
         except (OSError, ValueError) as exc:
             raise ModelError(f"{folder}: the response selector is missing or corrupt ({exc}); "
                              "retrain with `supportbot train`") from None
-        index = FamiliarityIndex.load(folder)
+        index = FamiliarityIndex.load(folder, PREFIX)
         if index.n_classes != len(keys):
             raise ModelError(f"{folder}: response selector keys do not match its index; "
                              "retrain with `supportbot train`")
