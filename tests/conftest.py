@@ -39,9 +39,11 @@ def example_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def trained_bot(example_model: Path, tmp_path_factory: pytest.TempPathFactory):
     from supportbot import Bot
+    from supportbot.dialogue.actions import load_actions_module
 
     queue = tmp_path_factory.mktemp("queue") / "handoff.db"
-    return Bot.load(example_model, queue=f"sqlite:///{queue}")
+    return Bot.load(example_model, queue=f"sqlite:///{queue}",
+                    actions=load_actions_module(ROOT / "actions"))
 
 
 @pytest.fixture()

@@ -44,18 +44,40 @@ def test_two_fallbacks_in_a_row_hand_off_on_the_second(bot, conversation_id):
 
 def test_negative_feedback_right_after_an_answer(bot, conversation_id):
     turns = run(bot, conversation_id, ["how long is the warranty on your products?",
-                                       "that didn't help at all"])
+                                       "that didn't help at all", "no"])
     assert turns[0].handoff is None and not turns[0].parse.fallback
+    # first a recovery move that offers a person, then the handoff when it does not help
+    assert turns[1].handoff is None and turns[1].action == "recovery"
+    assert any(b.payload == "/human_handoff" for r in turns[1].replies for b in r.buttons)
     assert turns[-1].handoff is not None
     assert "negative_feedback" in codes(turns[-1])
+
+
+def test_talk_to_a_person_button_of_a_recovery_move_hands_off(bot, conversation_id):
+    turns = run(bot, conversation_id, ["how long is the warranty on your products?",
+                                       "that didn't help at all"])
+    button = next(b for r in turns[1].replies for b in r.buttons
+                  if b.payload == "/human_handoff")
+    turn = bot.handle(conversation_id, button.payload)
+    assert turn.handoff is not None
+    assert codes(turn) == {"explicit_request", "negative_feedback"}
+
+
+def test_recovery_buttons_are_in_the_customers_language(bot, conversation_id):
+    turns = run(bot, conversation_id, ["Как сбросить пароль?", "не помогло"])
+    assert turns[-1].action == "recovery"
+    titles = [b.title for r in turns[-1].replies for b in r.buttons]
+    assert "Поговорить с сотрудником" in titles
 
 
 def test_asking_again_in_other_words_after_an_answer_is_a_loop(bot, conversation_id):
     turns = run(bot, conversation_id, [
         "how do I reset my password",
         "how can I reset my password please",
+        "how do i reset the password of my account",
     ])
     assert turns[0].handoff is None
+    assert turns[1].handoff is None and turns[1].action == "recovery"
     assert turns[-1].handoff is not None
     assert codes(turns[-1]) & {"loop_rephrase", "repeated_reply"}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from supportbot.errors import (
+    ActionError,
     ConversationError,
     HandoffError,
     ModelError,
@@ -20,17 +21,27 @@ from supportbot.errors import (
 
 if TYPE_CHECKING:
     from supportbot.bot import Bot, Turn
+    from supportbot.dialogue.actions import (
+        ActionContext,
+        ActionRegistry,
+        ActionReply,
+        ActionResult,
+        load_actions_module,
+    )
     from supportbot.project import load_project
     from supportbot.training import train
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 __all__ = [
-    "Bot", "ConversationError", "HandoffError", "ModelError", "Problem", "ProjectError",
-    "SupportbotError", "Turn", "__version__", "load_project", "train",
+    "ActionContext", "ActionError", "ActionRegistry", "ActionReply", "ActionResult", "Bot",
+    "ConversationError", "HandoffError", "ModelError", "Problem", "ProjectError",
+    "SupportbotError", "Turn", "__version__", "load_actions_module", "load_project", "train",
 ]
 
 _LAZY = {"Bot": "supportbot.bot", "Turn": "supportbot.bot", "train": "supportbot.training",
-         "load_project": "supportbot.project"}
+         "load_project": "supportbot.project",
+         **dict.fromkeys(("ActionContext", "ActionRegistry", "ActionReply", "ActionResult",
+                          "load_actions_module"), "supportbot.dialogue.actions")}
 
 
 def __getattr__(name: str) -> Any:

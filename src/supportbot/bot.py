@@ -98,7 +98,8 @@ class Bot:
             **BUILTIN_RESPONSES, **default_handoff_domain_responses(), **project.domain.responses}
         self.renderer = Renderer(self.responses, project.config.language)
         self.policy = DialoguePolicy(project.rules, self.responses,
-                                     project.config.nlu.out_of_scope_intent)
+                                     project.config.nlu.out_of_scope_intent,
+                                     tuple(project.domain.forms))
         self.escalation = EscalationPolicy(EscalationConfig.from_mapping(
             project.config.escalation, project.config.source))
         self.queue = BotQueue(self, load_handoff_config(project.config.handoff,
@@ -155,8 +156,10 @@ class Bot:
                 shutil.rmtree(folder, ignore_errors=True)
         store = (tracker_store if isinstance(tracker_store, TrackerStore)
                  else open_tracker_store(tracker_store))
-        return cls(project, nlu, kb, entities, manifest, store, queue, actions,
-                   _action_endpoint(action_endpoint))
+        bot = cls(project, nlu, kb, entities, manifest, store, queue, actions,
+                  _action_endpoint(action_endpoint))
+        bot.queue.open()  # a mistyped queue URL fails here, not at the first handoff
+        return bot
 
     def with_stores(self, *, tracker_store: TrackerStore | str | None = None,
                     queue: HandoffQueue | str | None = None) -> Bot:
@@ -164,9 +167,11 @@ class Bot:
         (the same defaults as `load`)."""
         store = (tracker_store if isinstance(tracker_store, TrackerStore)
                  else open_tracker_store(tracker_store))
-        return Bot(self.project, self.nlu, self.kb, self.entities, self.manifest, store, queue,
-                   self.actions.registry, self.actions.server.endpoint
-                   if self.actions.server is not None else None)
+        bot = Bot(self.project, self.nlu, self.kb, self.entities, self.manifest, store, queue,
+                  self.actions.registry, self.actions.server.endpoint
+                  if self.actions.server is not None else None)
+        bot.queue.open()
+        return bot
 
     def action(self, name: str) -> Callable[[ActionCallable], ActionCallable]:
         """Decorator: register a Python custom action on this bot (see ActionRegistry)."""
@@ -196,7 +201,8 @@ class Bot:
             text=text, intent=result.intent, confidence=result.confidence,
             ranking=tuple(result.ranking), entities=tuple(self.entities.extract(text)),
             language=language, fallback=result.fallback, fallback_reason=result.fallback_reason,
-            familiarity=result.familiarity,
+            familiarity=result.familiarity, retrieval_key=result.retrieval_key,
+            retrieval_ranking=result.retrieval_ranking,
         )
 
     # ------------------------------------------------------------------ conversation
@@ -275,12 +281,11 @@ class Bot:
             self.outbound(conversation_id, reply)
 
     def _search_kb(self, parse: Parse) -> KBOutcome:
-        if parse.retrieval_key:
+        if parse.retrieval_key and parse.from_payload:
             key = parse.retrieval_key.split("/", 1)[1]
             if key in self.kb:
                 return KBOutcome("answer", key, (key,), 1.0, ((key, 1.0),))
-            if parse.from_payload:
-                return KBOutcome()
+            return KBOutcome()
         if parse.from_payload or len(self.kb) == 0:
             return KBOutcome()
         decision = decide_kb(self.kb.search(parse.text), self.project.config.kb)

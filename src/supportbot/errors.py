@@ -62,3 +62,16 @@ class HandoffError(SupportbotError):
 
 class ActionError(SupportbotError):
     """A custom action cannot be loaded or called (bad module, unknown action, server error)."""
+
+
+class UnknownTicketError(HandoffError):
+    """A ticket (or agent) id the queue does not know."""
+
+
+class TicketStateError(HandoffError):
+    """An operation the ticket's current state does not allow (claim a resolved ticket, open a
+    second ticket for a conversation, an agent over its limit)."""
+
+
+class QueueConfigError(HandoffError):
+    """The queue cannot be opened: a bad URL, an unreachable database, a missing driver."""

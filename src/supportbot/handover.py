@@ -10,10 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 from supportbot.dialogue.events import AgentMessage, BotReply, Event, HandoffEnded, HandoffRequested
 from supportbot.dialogue.nlg import Reply
-from supportbot.errors import ConversationError, HandoffError
+from supportbot.errors import (
+    ConversationError,
+    HandoffError,
+    TicketStateError,
+    UnknownTicketError,
+)
 from supportbot.handoff import (
     HandoffConfig,
     HandoffQueue,
+    Status,
     Ticket,
     TicketRequest,
     closed_hours_message,
@@ -52,6 +58,10 @@ class BotQueue:
         self.config = config
         self._queue = queue if queue is not None and not isinstance(queue, str) else None
         self._url = queue if isinstance(queue, str) else None
+
+    def open(self) -> HandoffQueue:
+        """Open the queue now (raises QueueConfigError for a bad URL or database)."""
+        return self.backend
 
     @property
     def backend(self) -> HandoffQueue:
@@ -163,7 +173,7 @@ class HandoffFlow:
             return None
         try:
             ticket = self.queue.backend.get(ticket_id)
-        except HandoffError:
+        except UnknownTicketError:
             return None
         return ticket if ticket.is_open else None
 
@@ -174,7 +184,7 @@ class HandoffFlow:
             return
         try:
             ticket = self.queue.backend.get(ticket_id)
-        except HandoffError:
+        except UnknownTicketError:  # e.g. the queue database was replaced: not a config error
             add(HandoffEnded(ticket_id=ticket_id, outcome="lost"))
             return
         if not ticket.is_open:
@@ -183,22 +193,23 @@ class HandoffFlow:
     def while_owned(self, ticket: Ticket, tracker: Tracker, parse: Parse, channel: str,
                     add: Callable[[Event], None]) -> tuple[list[Reply], str, str]:
         """A customer message while a person owns the conversation: bot stays quiet."""
-        status = str(ticket.status)
-        if status == "waiting" and is_cancel_request(parse.text):
+        status = ticket.status
+        if status is Status.WAITING and is_cancel_request(parse.text):
             self.queue.backend.cancel(ticket.id)
             add(HandoffEnded(ticket_id=ticket.id, outcome="cancelled"))
             reply = self._say("utter_handoff_cancelled", {}, tracker, parse.language, channel,
                               "handoff_cancelled", "customer stopped waiting", add)
             return [reply] if reply else [], "handoff_cancelled", "customer stopped waiting"
         self.queue.backend.add_customer_message(ticket.id, parse.text)
-        if status == "waiting" and parse.intent == "handoff_keep_waiting" and parse.from_payload:
+        if (status is Status.WAITING and parse.intent == "handoff_keep_waiting"
+                and parse.from_payload):
             position = self.queue.backend.position(ticket.id)
             wait = self.queue.backend.estimated_wait(ticket.queue, position)
             name, values = queued_message(position, wait)
             reply = self._say(name, values, tracker, parse.language, channel, "handoff_waiting",
                               "customer keeps waiting", add)
             return [reply] if reply else [], "handoff_waiting", "customer keeps waiting"
-        return [], WAITING_ACTION, f"ticket {ticket.id} is {status}; message added to it"
+        return [], WAITING_ACTION, f"ticket {ticket.id} is {status.value}; message added to it"
 
     def start(self, decision: Decision, tracker: Tracker, parse: Parse, channel: str,
               customer_id: str, add: Callable[[Event], None]) -> tuple[list[Reply], Ticket]:
@@ -230,7 +241,7 @@ class HandoffFlow:
         backend = self.queue.backend
         try:
             return backend.enqueue(request)
-        except HandoffError:
+        except TicketStateError:
             ticket = backend.open_ticket_for(request.conversation_id)
             if ticket is None:  # resolved in between: open a new one
                 return backend.enqueue(request)
@@ -260,10 +271,11 @@ class HandoffFlow:
     def info(self, ticket: Ticket) -> HandoffInfo:
         from supportbot.bot import HandoffInfo
 
-        position = self.queue.backend.position(ticket.id) if str(ticket.status) == "waiting" else None
+        position = (self.queue.backend.position(ticket.id) if ticket.status is Status.WAITING
+                    else None)
         wait = (self.queue.backend.estimated_wait(ticket.queue, position)
                 if position is not None else None)
-        return HandoffInfo(ticket_id=ticket.id, status=str(ticket.status), queue=ticket.queue,
+        return HandoffInfo(ticket_id=ticket.id, status=ticket.status.value, queue=ticket.queue,
                            priority=ticket.priority,
                            reasons=tuple(r.to_dict() for r in ticket.reasons),
                            position=position, estimated_wait_seconds=wait)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -57,13 +57,19 @@ def shell(
     conversation: Annotated[str | None, typer.Option(help="Conversation id.")] = None,
     store: Annotated[str | None, typer.Option(help="Tracker store url "
                                                  "(default: in memory).")] = None,
+    actions: Annotated[Path | None, typer.Option(
+        "--actions", help="Python custom actions (actions.py or an actions/ package); default: "
+                          "the project's actions/ when there is one.")] = None,
+    project: Annotated[Path, typer.Option(
+        "--project", help="Project folder whose actions/ and endpoints.yml are used.")] = Path("."),
 ) -> None:
     """Chat with the bot in the terminal. Type /quit to leave."""
     from supportbot.bot import Bot
     from supportbot.cli.render import print_turn
     from supportbot.errors import ConversationError
 
-    bot = Bot.load(model, tracker_store=store)
+    registry, endpoint = project_runtime(project, actions)
+    bot = Bot.load(model, tracker_store=store, actions=registry, action_endpoint=endpoint)
     conversation_id = conversation or f"shell-{uuid.uuid4().hex[:8]}"
     typer.echo(f"Chatting with the bot (conversation {conversation_id}). Type /quit to leave.")
     while True:
@@ -81,3 +87,26 @@ def shell(
             typer.echo(f"(not sent: {exc})")
             continue
         print_turn(turn, debug=debug)
+
+
+def project_runtime(project: Path, actions: Path | None = None) -> tuple[Any, Any]:
+    """The project's Python actions and action endpoint, as the CLI runs them.
+
+    Importing `actions/` runs the project's code: the CLI does this for the folder it is
+    pointed at (as `rasa run actions` would); `Bot.load` never does it by itself.
+    """
+    from supportbot.dialogue.actions import find_project_actions, load_actions_module
+    from supportbot.errors import ActionError
+    from supportbot.project.endpoints import read_endpoints
+
+    endpoint = read_endpoints(project).action_endpoint if project.is_dir() else None
+    path = actions or find_project_actions(project)
+    registry = None
+    if path is not None:
+        try:
+            registry = load_actions_module(path)
+        except ActionError:
+            if actions is not None or endpoint is None:
+                raise
+            # an actions/ folder of rasa-sdk code, served by the action endpoint
+    return registry, endpoint

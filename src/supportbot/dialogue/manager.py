@@ -189,6 +189,8 @@ class DialogueManager:
             if answer == "deny":
                 self._ask(form, requested, turn)
                 return TurnResult(turn.replies, form.name, "customer continues the form")
+        if self.policy.form_rule_applies(tracker, form.name):
+            return self._form_side_turn(turn, form, requested)  # the project's own rule
         if is_stop_request(parse.text):
             turn.add(ActionExecuted(name=FORM_STOP_CONFIRM, reason="customer asked to stop"))
             self._say("utter_form_stop_confirm", turn, FORM_STOP_CONFIRM,

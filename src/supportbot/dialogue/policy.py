@@ -54,14 +54,22 @@ class DialoguePolicy:
     """Stateless decision over the tracker, the parse and the KB outcome."""
 
     def __init__(self, rules: Sequence[Rule], responses: Mapping[str, Response],
-                 out_of_scope_intent: str = "out_of_scope"):
+                 out_of_scope_intent: str = "out_of_scope", forms: Sequence[str] = ()):
         self.rules = tuple(rules)
         self.responses = responses
         self.out_of_scope_intent = out_of_scope_intent
+        self.forms = frozenset(forms)
 
     def rule_applies(self, tracker: Tracker) -> bool:
         """Whether a rule answers the tracker's latest message."""
         return best_rule(self.rules, tracker) is not None
+
+    def form_rule_applies(self, tracker: Tracker, form: str) -> bool:
+        """Whether a rule written for while `form` runs (`condition: active_loop: form`)
+        answers the latest message (e.g. the project's own "stop" rule)."""
+        match = best_rule(self.rules, tracker)
+        return match is not None and any(
+            step.kind == "active_loop" and step.value == form for step in match.rule.condition)
 
     def decide(self, tracker: Tracker, parse: Parse, kb: KBOutcome) -> Plan:
         if parse.retrieval_key and kb.kind == "answer":
@@ -73,8 +81,14 @@ class DialoguePolicy:
             return Plan(retrieval_response, f"retrieval intent {parse.retrieval_key!r} has "
                         f"response {retrieval_response!r}", (retrieval_response,))
         match = best_rule(self.rules, tracker)
+        intent_is_surer = parse.confidence >= CONFIDENT_INTENT and parse.confidence > kb.score
         if match is not None:
             steps = tuple(a for a in match.actions if a != "action_listen")
+            starts_form = bool(steps) and steps[0] in self.forms
+            if starts_form and kb.kind in ("answer", "clarify") and not intent_is_surer:
+                # a form would start asking questions; a surer FAQ answer (or a "did you mean"
+                # when the intent is unsure) serves the customer better
+                steps = ()
             if steps:
                 return Plan(f"rule:{match.rule.name}", f"rule {match.rule.name!r} matched",
                             steps, rule=match.rule.name,

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from supportbot.errors import HandoffError
+from supportbot.errors import QueueConfigError
 from supportbot.handoff.config import HandoffConfig
 from supportbot.handoff.sqlqueue import SqlQueue
 
@@ -17,11 +17,11 @@ def sqlite_path(url_or_path: str, base_dir: str | Path | None = None) -> Path:
     raw = url_or_path.removeprefix("sqlite://")
     if url_or_path.startswith("sqlite://"):
         if not raw.startswith("/"):
-            raise HandoffError(f"queue URL {url_or_path!r}: write sqlite:///relative.db or "
+            raise QueueConfigError(f"queue URL {url_or_path!r}: write sqlite:///relative.db or "
                                "sqlite:////absolute/path.db")
         raw = raw[1:]  # sqlite:///x -> x (relative); sqlite:////x -> /x (absolute)
     if not raw:
-        raise HandoffError(f"queue URL {url_or_path!r} names no database file")
+        raise QueueConfigError(f"queue URL {url_or_path!r} names no database file")
     path = Path(raw).expanduser()
     if not path.is_absolute() and base_dir is not None:
         path = Path(base_dir) / path
@@ -52,7 +52,7 @@ def open_queue(url_or_path: str | Path, config: HandoffConfig | None = None, *,
         dsn = urlunsplit(parts._replace(query=urlencode(query)))
         return PostgresQueue(dsn, **kwargs)
     if "://" in url and not url.startswith("sqlite://"):
-        raise HandoffError(f"queue URL {url!r} is not supported; use sqlite:///path.db, a file path "
+        raise QueueConfigError(f"queue URL {url!r} is not supported; use sqlite:///path.db, a file path "
                            "or postgresql://user@host/db")
     from supportbot.handoff.sqlite import SQLiteQueue
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from supportbot.errors import HandoffError
+from supportbot.errors import QueueConfigError
 from supportbot.handoff.sqlqueue import DDL, Db, SqlQueue
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
@@ -21,7 +21,7 @@ _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
 
 def _ident(value: str, what: str) -> str:
     if not _IDENT.match(value):
-        raise HandoffError(f"PostgreSQL {what} {value!r} must be lower-case letters, digits and "
+        raise QueueConfigError(f"PostgreSQL {what} {value!r} must be lower-case letters, digits and "
                            "underscores, starting with a letter or underscore")
     return value
 
@@ -62,7 +62,7 @@ class PostgresQueue(SqlQueue):
         try:
             import psycopg  # noqa: F401
         except ImportError as exc:
-            raise HandoffError("the PostgreSQL queue needs psycopg 3: "
+            raise QueueConfigError("the PostgreSQL queue needs psycopg 3: "
                                "pip install 'supportbot[postgres]'") from exc
         self.schema = _ident(schema, "schema name")
         self.table_prefix = _ident(table_prefix, "table prefix") if table_prefix else ""
@@ -96,7 +96,7 @@ class PostgresQueue(SqlQueue):
             conn = psycopg.connect(self.dsn, autocommit=True,
                                    connect_timeout=self.connect_timeout_s)
         except psycopg.Error as exc:
-            raise HandoffError(f"cannot connect to the PostgreSQL queue at "
+            raise QueueConfigError(f"cannot connect to the PostgreSQL queue at "
                                f"{redact_dsn(self.dsn)}: {exc}".strip()) from exc
         self._local.conn, self._local.pid = conn, os.getpid()
         return conn

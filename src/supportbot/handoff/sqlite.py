@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from supportbot.errors import HandoffError
+from supportbot.errors import QueueConfigError
 from supportbot.handoff.sqlqueue import DDL, Db, SqlQueue
 
 _TABLES = {
@@ -49,14 +49,14 @@ class SQLiteQueue(SqlQueue):
             kwargs["clock"] = clock
         super().__init__(_TABLES, **kwargs)
         if str(path) == ":memory:":
-            raise HandoffError("SQLiteQueue needs a file path (an in-memory database is not "
+            raise QueueConfigError("SQLiteQueue needs a file path (an in-memory database is not "
                                "shared between connections); use a temporary file instead")
         self.path = Path(path)
         self.busy_timeout_s = busy_timeout_s
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise HandoffError(f"cannot create the folder for queue database {self.path}: {exc}") \
+            raise QueueConfigError(f"cannot create the folder for queue database {self.path}: {exc}") \
                 from exc
         self._local = threading.local()
         with self._transaction(write=True) as db:
@@ -74,7 +74,7 @@ class SQLiteQueue(SqlQueue):
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
         except sqlite3.Error as exc:
-            raise HandoffError(f"cannot open queue database {self.path}: {exc}") from exc
+            raise QueueConfigError(f"cannot open queue database {self.path}: {exc}") from exc
         self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
@@ -84,7 +84,7 @@ class SQLiteQueue(SqlQueue):
         try:
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         except sqlite3.OperationalError as exc:
-            raise HandoffError(f"queue database {self.path} stayed locked for "
+            raise QueueConfigError(f"queue database {self.path} stayed locked for "
                                f"{self.busy_timeout_s:.0f}s ({exc}); another process holds a long "
                                "write, try again or raise busy_timeout_s") from exc
         try:

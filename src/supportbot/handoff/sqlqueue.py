@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, Self
 
-from supportbot.errors import HandoffError
+from supportbot.errors import HandoffError, TicketStateError, UnknownTicketError
 from supportbot.handoff.models import (
     Agent,
     ClaimRecord,
@@ -192,7 +192,7 @@ class SqlQueue(ABC):
         row = db.one(self._q(f"SELECT {_TICKET_COLS} FROM {{tickets}} WHERE id = ?"
                              + (self.for_update if lock else "")), (ticket_id,))
         if row is None:
-            raise HandoffError(f"unknown ticket {ticket_id!r}; `supportbot queue list` shows the "
+            raise UnknownTicketError(f"unknown ticket {ticket_id!r}; `supportbot queue list` shows the "
                                "tickets in this queue")
         ticket = self._row_to_ticket(row)
         if transcript:
@@ -250,7 +250,7 @@ class SqlQueue(ABC):
         row = db.one(self._q(f"SELECT {_AGENT_COLS} FROM {{agents}} WHERE id = ?"
                              + (self.for_update if lock else "")), (agent_id,))
         if row is None:
-            raise HandoffError(f"unknown agent {agent_id!r}; register it first with upsert_agent() "
+            raise UnknownTicketError(f"unknown agent {agent_id!r}; register it first with upsert_agent() "
                                f"or `supportbot queue agent {agent_id}`")
         return _row_to_agent(row)
 
@@ -266,7 +266,7 @@ class SqlQueue(ABC):
     def _check_room(self, db: Db, agent: Agent) -> None:
         held = self._held(db, agent.id)
         if held >= agent.max_concurrent:
-            raise HandoffError(f"agent {agent.id!r} already holds {held} open ticket(s), its limit "
+            raise TicketStateError(f"agent {agent.id!r} already holds {held} open ticket(s), its limit "
                                f"is {agent.max_concurrent}; resolve or transfer one first")
 
     def _agents_online_for(self, db: Db, queue: str) -> int:
@@ -287,16 +287,16 @@ class SqlQueue(ABC):
     @staticmethod
     def _require_open(ticket: Ticket, action: str) -> None:
         if not ticket.is_open:
-            raise HandoffError(f"cannot {action} ticket {ticket.id}: it is already "
+            raise TicketStateError(f"cannot {action} ticket {ticket.id}: it is already "
                                f"{ticket.status.value}")
 
     @staticmethod
     def _require_holder(ticket: Ticket, agent_id: str, action: str) -> None:
         if ticket.status != Status.ASSIGNED:
-            raise HandoffError(f"cannot {action} ticket {ticket.id}: it is {ticket.status.value}, "
+            raise TicketStateError(f"cannot {action} ticket {ticket.id}: it is {ticket.status.value}, "
                                "not assigned to an agent")
         if ticket.agent_id != agent_id:
-            raise HandoffError(f"agent {agent_id!r} cannot {action} ticket {ticket.id}: it is "
+            raise TicketStateError(f"agent {agent_id!r} cannot {action} ticket {ticket.id}: it is "
                                f"assigned to {ticket.agent_id!r}")
 
     # ---------------------------------------------------------------- tickets
@@ -309,7 +309,7 @@ class SqlQueue(ABC):
                     "SELECT id, status FROM {tickets} WHERE conversation_id = ? "
                     "AND status IN ('waiting', 'assigned')"), (request.conversation_id,))
                 if existing:
-                    raise HandoffError(
+                    raise TicketStateError(
                         f"conversation {request.conversation_id!r} already has open ticket "
                         f"{existing[0]} ({existing[1]}); add messages to it instead "
                         "(open_ticket_for / add_customer_message)")
@@ -332,8 +332,9 @@ class SqlQueue(ABC):
             raise
         except Exception as exc:
             if self._is_integrity_error(exc):
-                raise HandoffError(f"conversation {request.conversation_id!r} already has an open "
-                                   "ticket (created concurrently); use open_ticket_for()") from exc
+                raise TicketStateError(f"conversation {request.conversation_id!r} already has an "
+                                       "open ticket (created concurrently); use "
+                                       "open_ticket_for()") from exc
             raise
 
     def get(self, ticket_id: str) -> Ticket:
@@ -390,11 +391,11 @@ class SqlQueue(ABC):
             if ticket_id is not None:
                 ticket = self._ticket(db, ticket_id, lock=True, transcript=False)
                 if ticket.status != Status.WAITING:
-                    raise HandoffError(f"cannot claim ticket {ticket.id}: it is "
+                    raise TicketStateError(f"cannot claim ticket {ticket.id}: it is "
                                        f"{ticket.status.value}, not waiting")
                 refusal = agent.refusal(ticket)
                 if refusal:
-                    raise HandoffError(f"cannot claim ticket {ticket.id}: {refusal}")
+                    raise TicketStateError(f"cannot claim ticket {ticket.id}: {refusal}")
             else:
                 where: builtins.list[str] = ["status = 'waiting'"]
                 params: builtins.list[Any] = []
@@ -489,9 +490,9 @@ class SqlQueue(ABC):
             sla_due = self._sla_due(new_queue, ticket.created_at)
             if target is not None:
                 if ticket.agent_id == target.id and ticket.status == Status.ASSIGNED:
-                    raise HandoffError(f"ticket {ticket.id} is already assigned to {target.id!r}")
+                    raise TicketStateError(f"ticket {ticket.id} is already assigned to {target.id!r}")
                 if not target.online:
-                    raise HandoffError(f"cannot transfer ticket {ticket.id} to {target.id!r}: "
+                    raise TicketStateError(f"cannot transfer ticket {ticket.id} to {target.id!r}: "
                                        "the agent is offline")
                 self._check_room(db, target)
                 db.run(self._q("UPDATE {tickets} SET status = ?, agent_id = ?, assigned_at = ?, "
@@ -502,7 +503,7 @@ class SqlQueue(ABC):
                 self._add_outbox(db, ticket, "agent_joined", "", now, target)
             else:
                 if ticket.status == Status.WAITING and new_queue == ticket.queue:
-                    raise HandoffError(f"ticket {ticket.id} is already waiting in queue "
+                    raise TicketStateError(f"ticket {ticket.id} is already waiting in queue "
                                        f"{new_queue!r}")
                 seq, priority = self._seq(db, ticket.id)
                 position = self._ahead(db, new_queue, priority, seq) + 1
@@ -535,7 +536,7 @@ class SqlQueue(ABC):
         with self._transaction(write=True) as db:
             ticket = self._ticket(db, ticket_id, lock=True, transcript=False)
             if ticket.status not in (Status.RESOLVED, Status.RETURNED):
-                raise HandoffError(f"cannot rate ticket {ticket.id}: it is {ticket.status.value}; "
+                raise TicketStateError(f"cannot rate ticket {ticket.id}: it is {ticket.status.value}; "
                                    "only resolved or returned tickets take a CSAT score")
             db.run(self._q("UPDATE {tickets} SET csat = ?, updated_at = ? WHERE id = ?"),
                    (score, now, ticket.id))
@@ -605,7 +606,7 @@ class SqlQueue(ABC):
         with self._transaction(write=False) as db:
             ticket = self._ticket(db, ticket_id, transcript=False)
             if ticket.status != Status.WAITING:
-                raise HandoffError(f"ticket {ticket.id} has no place in line: it is "
+                raise TicketStateError(f"ticket {ticket.id} has no place in line: it is "
                                    f"{ticket.status.value}")
             seq, priority = self._seq(db, ticket.id)
             return self._ahead(db, ticket.queue, priority, seq) + 1
