@@ -10,7 +10,9 @@ the question asked again in the same turn).
 
 Conversations are data: `(name, steps)` per language. A step is the customer's message, or
 `(message, *expected)` where every expected string must appear (case-insensitive) in the bot's
-replies of that turn. On failure the whole transcript is shown turn by turn.
+replies of that turn (`SIDE`: the turn answers a side question and the form asks again). No turn
+may hand off, offer a person, make a recovery move or say it did not understand. On failure the
+whole transcript is shown turn by turn.
 """
 from __future__ import annotations
 
@@ -27,6 +29,12 @@ Step = str | tuple[str, ...]
 # languages; the delivery-cost answers (responses and FAQ) all name the free-delivery threshold.
 ASKS_ORDER = "NW-123456"
 DELIVERY_COST = "50 EUR"
+# A side question inside a form: answered (not taken as the form's answer) and asked again,
+# i.e. at least two replies and the turn's action is not the form itself.
+SIDE = "<side question answered>"
+FORMS = ("order_status_form", "return_form")
+# Turns where the bot did not understand, or steered towards a person: none in these.
+NOT_RESOLVING = ("handoff", "handoff_confirm", "recovery", "fallback")
 
 # --------------------------------------------------------------------------- conversations
 EN: list[tuple[str, list[Step]]] = [
@@ -53,7 +61,7 @@ EN: list[tuple[str, list[Step]]] = [
     ]),
     ("delivery_cost_while_asked_for_number", [
         ("where is my package", ASKS_ORDER),
-        ("how much is delivery?", DELIVERY_COST, ASKS_ORDER),
+        ("how much is delivery?", SIDE, DELIVERY_COST, ASKS_ORDER),
         ("NW-654321", "https://track.example.com/dpd/01505654321"),
         "ok thanks",
     ]),
@@ -93,7 +101,7 @@ EN: list[tuple[str, list[Step]]] = [
     ]),
     ("return_window_asked_inside_return_form", [
         ("I want to return my headphones", ASKS_ORDER),
-        ("how long do I have to return it?", "30", ASKS_ORDER),
+        ("how long do I have to return it?", SIDE, "30", ASKS_ORDER),
         "NW-654321",
         "wireless headphones",
         ("they don't fit well", "RL-654321-"),
@@ -120,7 +128,7 @@ EN: list[tuple[str, list[Step]]] = [
         "bye",
     ]),
     ("bot_question_then_tracking", [
-        "are you a bot?",
+        ("are you a bot?", "bot"),
         ("ok, where is my order then", ASKS_ORDER),
         ("NW-772310", "01505772310"),
         "thx",
@@ -147,7 +155,7 @@ RU: list[tuple[str, list[Step]]] = [
     ]),
     ("delivery_cost_while_asked_for_number", [
         ("где мой заказ", ASKS_ORDER),
-        ("а сколько стоит доставка?", DELIVERY_COST, ASKS_ORDER),
+        ("а сколько стоит доставка?", SIDE, DELIVERY_COST, ASKS_ORDER),
         ("NW-118204", "1Z999AA10118204"),
         "ок спасибо",
     ]),
@@ -179,7 +187,7 @@ RU: list[tuple[str, list[Step]]] = [
     ]),
     ("return_window_asked_inside_return_form", [
         ("хочу сдать наушники обратно", ASKS_ORDER),
-        ("а сколько дней у меня есть на возврат?", "30", ASKS_ORDER),
+        ("а сколько дней у меня есть на возврат?", SIDE, "30", ASKS_ORDER),
         "NW-654321",
         "наушники",
         ("не понравился звук", "RL-654321-"),
@@ -206,7 +214,7 @@ RU: list[tuple[str, list[Step]]] = [
         "пока",
     ]),
     ("bot_question_then_tracking", [
-        "вы бот?",
+        ("вы бот?", "бот"),
         ("ладно. где мой заказ NW-772310?", "01505772310"),
         "спасибо",
     ]),
@@ -232,7 +240,7 @@ HY: list[tuple[str, list[Step]]] = [
     ]),
     ("delivery_cost_while_asked_for_number", [
         ("որտեղ է պատվերս", ASKS_ORDER),
-        ("իսկ առաքումը որքա՞ն արժե", DELIVERY_COST, ASKS_ORDER),
+        ("իսկ առաքումը որքա՞ն արժե", SIDE, DELIVERY_COST, ASKS_ORDER),
         ("NW-118204", "1Z999AA10118204"),
         "լավ, շնորհակալ եմ",
     ]),
@@ -263,7 +271,7 @@ HY: list[tuple[str, list[Step]]] = [
     ]),
     ("return_window_asked_inside_return_form", [
         ("ուզում եմ ականջակալները հետ ուղարկել", ASKS_ORDER),
-        ("քանի՞ օր ունեմ վերադարձնելու համար", "30", ASKS_ORDER),
+        ("քանի՞ օր ունեմ վերադարձնելու համար", SIDE, "30", ASKS_ORDER),
         "NW-654321",
         "անլար ականջակալներ",
         ("ձայնը լավը չէ", "RL-654321-"),
@@ -311,7 +319,7 @@ KY: list[tuple[str, list[Step]]] = [
     ]),
     ("delivery_cost_while_asked_for_number", [
         ("заказым кайда", ASKS_ORDER),
-        ("жеткирүү канча турат?", DELIVERY_COST, ASKS_ORDER),
+        ("жеткирүү канча турат?", SIDE, DELIVERY_COST, ASKS_ORDER),
         ("NW-118204", "1Z999AA10118204"),
         "макул, рахмат",
     ]),
@@ -342,7 +350,7 @@ KY: list[tuple[str, list[Step]]] = [
     ]),
     ("return_window_asked_inside_return_form", [
         ("наушникти кайтаргым келет", ASKS_ORDER),
-        ("кайтарууга канча күнүм бар?", "30", ASKS_ORDER),
+        ("кайтарууга канча күнүм бар?", SIDE, "30", ASKS_ORDER),
         "NW-654321",
         "зымсыз наушник",
         ("үнү жакпады", "RL-654321-"),
@@ -420,10 +428,17 @@ def talk(bot: Any, cid: str, steps: list[Step]) -> tuple[list[Any], list[str], s
         said = "\n".join(turn.texts).casefold()
         if turn.handoff is not None or turn.action == "handoff":
             problems.append(f"turn {number} ({text!r}) handed off: {turn.reason}")
+        elif turn.action in NOT_RESOLVING:
+            problems.append(f"turn {number} ({text!r}) was not resolved: action "
+                            f"{turn.action!r} ({turn.reason})")
         if not turn.texts:
             problems.append(f"turn {number} ({text!r}) got no reply text")
         for piece in expected:
-            if piece.casefold() not in said:
+            if piece == SIDE:
+                if turn.action in FORMS or len(turn.texts) < 2:
+                    problems.append(f"turn {number} ({text!r}): the side question was not "
+                                    f"answered before the form asked again")
+            elif piece.casefold() not in said:
                 problems.append(f"turn {number} ({text!r}): expected {piece!r} in the replies")
     return turns, problems, "\n".join(transcript)
 
