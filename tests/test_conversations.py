@@ -382,7 +382,30 @@ CONVERSATIONS: dict[str, list[tuple[str, list[Step]]]] = {"en": EN, "ru": RU, "h
 
 # Conversations the bot still gets wrong: (language, name) -> what goes wrong. Each one is
 # marked xfail(strict=True), so it fails the run once the bot gets it right.
-KNOWN_FAILURES: dict[tuple[str, str], str] = {}
+_CLOSING = ("thanks and goodbye in one message: thank_you and goodbye score about the same, "
+            "the parse is 'ambiguous' and the bot answers 'sorry, I didn't understand'")
+KNOWN_FAILURES: dict[tuple[str, str], str] = {
+    ("ru", "greeting_and_question_in_one_message"):
+        "'Здравствуйте, где моя посылка?' is read as greet (0.50): welcome message, the "
+        "question is not asked back; then " + _CLOSING,
+    ("hy", "greeting_and_question_in_one_message"):
+        "'Բարև, որտե՞ղ է իմ ծանրոցը' is ambiguous (order_status 0.27): fallback; then "
+        + _CLOSING,
+    ("ky", "greeting_and_question_in_one_message"): _CLOSING,
+    ("ru", "return_full_flow"): _CLOSING,
+    ("hy", "return_full_flow"): _CLOSING,
+    ("ky", "return_full_flow"): _CLOSING,
+    ("ru", "bot_question_then_tracking"):
+        "'вы бот?' (no Russian bot_challenge examples) is read as goodbye at 0.28 without "
+        "falling back: the bot says goodbye",
+    ("hy", "return_window_asked_inside_return_form"):
+        "'ուզում եմ ականջակալները հետ ուղարկել' parses as human_handoff 0.34 (fallback, "
+        "return_item 0.33 close behind) and the explicit-request signal hands off anyway",
+    ("ky", "return_window_asked_inside_return_form"):
+        "the side question 'кайтарууга канча күнүм бар?' has the form's trigger intent "
+        "(return_item 0.82) and the FAQ is not sure (return_window 0.33), so it is taken as "
+        "the order number and rejected as invalid instead of being answered",
+}
 
 
 def _cases() -> list[Any]:
@@ -625,11 +648,18 @@ def test_never_mind_then_no_continues_the_form(bot, conversation_id):
 
 
 @pytest.mark.parametrize(("language", "start", "question"), [
-    ("en", "where is my parcel", "how much is delivery?"),
-    ("ru", "где моя посылка", "сколько стоит доставка?"),
-    ("hy", "որտեղ է ծանրոցս", "որքա՞ն արժե առաքումը"),
-    ("ky", "посылкам кайда", "жеткирүү канча турат?"),
-], ids=["en", "ru", "hy", "ky"])
+    pytest.param("en", "where is my parcel", "how much is delivery?", id="en"),
+    pytest.param("ru", "где моя посылка", "сколько стоит доставка?", id="ru",
+                 marks=pytest.mark.xfail(strict=True, reason=(
+                     "'сколько стоит доставка?' is classified delivery_time 0.97 (no Russian "
+                     "delivery_cost examples); the intent's response (delivery times) wins over "
+                     "the FAQ answer delivery_cost_standard, which also scored 0.97"))),
+    pytest.param("hy", "որտեղ է ծանրոցս", "որքա՞ն արժե առաքումը", id="hy",
+                 marks=pytest.mark.xfail(strict=True, reason=(
+                     "'որտեղ է ծանրոցս' is not understood (order_status 0.11, fallback): the "
+                     "FAQ tracking_link answer is given and the form never starts"))),
+    pytest.param("ky", "посылкам кайда", "жеткирүү канча турат?", id="ky"),
+])
 def test_side_question_is_answered_and_the_form_asks_again(bot, conversation_id, language,
                                                            start, question):
     talk(bot, conversation_id, [start])
