@@ -430,8 +430,8 @@ def _step(step: Step) -> tuple[str, tuple[str, ...]]:
 def _describe(number: int, text: str, turn: Any) -> str:
     parse = turn.parse
     lines = [f"{number}. customer: {text!r}",
-             f"   parse: intent={parse.intent} confidence={parse.confidence:.2f} "
-             f"language={parse.language} fallback={parse.fallback}",
+             (f"   parse: intent={parse.intent} confidence={parse.confidence:.2f} "
+              f"language={parse.language} fallback={parse.fallback}"),
              f"   action={turn.action!r} handoff={turn.handoff is not None}",
              f"   reason={turn.reason!r}"]
     for reply in turn.replies:
