@@ -478,7 +478,7 @@ def test_there_are_at_least_forty_conversations_in_four_languages():
 
 @pytest.mark.parametrize(("language", "steps"), _cases())
 def test_ordinary_conversation_resolves_without_handoff(bot, conversation_id, language, steps):
-    turns, problems, transcript = talk(bot, conversation_id, steps)
+    _turns, problems, transcript = talk(bot, conversation_id, steps)
     print(f"\n[{language}]\n{transcript}")
     assert not problems, "\n".join(problems) + "\n\n" + transcript
     tracker = bot.tracker(conversation_id)
