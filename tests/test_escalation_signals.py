@@ -575,3 +575,17 @@ def test_a_no_to_anything_else_after_an_answer_is_not_negative_feedback():
 ])
 def test_confirmation_answer_takes_the_cue_said_first(text, answer):
     assert EscalationPolicy().confirmation_answer(make_parse(text)) == answer
+
+
+def test_an_unsure_handoff_intent_without_a_phrase_asks_first():
+    script = Script()
+    unsure = script.say("ուզում եմ ականջակալները հետ ուղարկել", "human_handoff",
+                        confidence=0.34, language="hy", reply="utter_human_handoff")
+    assert unsure.ask_confirmation and not unsure.handoff
+    assert unsure.codes == ("explicit_request",)
+    sure = Script().say("I want to talk to someone", "human_handoff", confidence=0.8,
+                        reply="utter_human_handoff")
+    assert sure.handoff
+    phrase = Script().say("get me a real person", "human_handoff", confidence=0.34,
+                          reply="utter_human_handoff")
+    assert phrase.handoff  # the phrase backs the unsure intent

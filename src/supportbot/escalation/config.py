@@ -48,6 +48,7 @@ class ExplicitRequestConfig(_Signal):
     confirm: bool | None = False
     handoff_intent: str = "human_handoff"
     min_confidence: float = Field(0.3, ge=0.0, le=1.0)
+    confirm_below: float = Field(0.5, ge=0.0, le=1.0)
     phrases: Phrases = ()
     short_phrases: Phrases = ()
     builtin_phrases: bool = True

@@ -78,17 +78,21 @@ def explicit_request(turn: Turn, config: EscalationConfig, cues: Cues) -> Outcom
     if not cfg.enabled:
         return OFF
     parse = turn.parse
+    phrase = cues.handoff.first(turn.tokens)
+    if phrase is not None:
+        value = f"phrase '{phrase}'"
+        why = f"The customer asked to talk to a person ('{phrase}')."
+        return Outcome(value, (_fired("explicit_request", why, cfg),))
     if parse.intent == cfg.handoff_intent and parse.confidence >= cfg.min_confidence:
         value = f"intent {parse.intent} ({parse.confidence:.2f})"
         why = (f"The customer asked to talk to a person (intent '{parse.intent}', "
                f"confidence {parse.confidence:.2f}).")
-    else:
-        phrase = cues.handoff.first(turn.tokens)
-        if phrase is None:
-            return Outcome(None)
-        value = f"phrase '{phrase}'"
-        why = f"The customer asked to talk to a person ('{phrase}')."
-    return Outcome(value, (_fired("explicit_request", why, cfg),))
+        fired = _fired("explicit_request", why, cfg)
+        if parse.confidence < cfg.confirm_below and not parse.from_payload:
+            # the NLU is unsure and no phrase says it: ask "Shall I connect you?" first
+            fired = Fired(fired.reason, fired.priority, fired.queue, True)
+        return Outcome(value, (fired,))
+    return Outcome(None)
 
 
 # ------------------------------------------------------------------ unresolved
