@@ -16,6 +16,7 @@ from typing import Any
 from supportbot.dialogue.action_runner import ActionRunner
 from supportbot.dialogue.action_server import ActionServerClient
 from supportbot.dialogue.actions import ActionCallable, ActionRegistry
+from supportbot.dialogue.conversation_log import ConversationLog, Outbound
 from supportbot.dialogue.defaults import BUILTIN_RESPONSES
 from supportbot.dialogue.events import (
     Event,
@@ -35,12 +36,12 @@ from supportbot.handoff import HandoffQueue, default_handoff_domain_responses, l
 from supportbot.handover import BotQueue, HandoffFlow
 from supportbot.kb.decision import decide as decide_kb
 from supportbot.model import PROJECT_DIR, Manifest, extract_archive, latest_model
+from supportbot.nlu.greeting import strip_greeting
 from supportbot.nlu.parse import Parse
 from supportbot.project import load_project
 from supportbot.project.endpoints import ActionEndpoint, action_endpoint_from_url
 from supportbot.project.types import Project, Response
 from supportbot.stores import TrackerStore, open_tracker_store
-from supportbot.stores.locks import InProcessLockStore
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,9 @@ class Bot:
         self.kb = kb
         self.entities = entities
         self.manifest = manifest
-        self.store = tracker_store or open_tracker_store(None)
-        self.locks = InProcessLockStore()
+        self.log = ConversationLog(tracker_store or open_tracker_store(None))
+        self.store = self.log.store
+        self.locks = self.log.locks
         self.responses: dict[str, Response] = {
             **BUILTIN_RESPONSES, **default_handoff_domain_responses(), **project.domain.responses}
         self.renderer = Renderer(self.responses, project.config.language)
@@ -102,9 +104,9 @@ class Bot:
                                      tuple(project.domain.forms))
         self.escalation = EscalationPolicy(EscalationConfig.from_mapping(
             project.config.escalation, project.config.source))
-        self.queue = BotQueue(self, load_handoff_config(project.config.handoff,
-                                                        project.config.source), queue)
-        self.handoff = HandoffFlow(self, self.queue)
+        self.queue = BotQueue(self.log, self.renderer, load_handoff_config(
+            project.config.handoff, project.config.source), queue)
+        self.handoff = HandoffFlow(self.queue, self.renderer)
         server = ActionServerClient(action_endpoint) if action_endpoint is not None else None
         self.actions = ActionRunner(actions if isinstance(actions, ActionRegistry)
                                     else ActionRegistry(actions), server)
@@ -114,10 +116,17 @@ class Bot:
                                  | {"affirm", "deny", "restart", "csat", "handoff_keep_waiting",
                                     "handoff_leave_message", "faq", "human_handoff",
                                     self.escalation.config.explicit_request.handoff_intent})
-        self.outbound: Callable[[str, Reply], None] | None = None
+
+    @property
+    def outbound(self) -> Outbound | None:
         """Called with (conversation id, reply) for messages that do not answer a `handle` call:
         agent messages, "agent joined", the CSAT question. Channels set it; they may also poll the
         conversation log."""
+        return self.log.outbound
+
+    @outbound.setter
+    def outbound(self, callback: Outbound | None) -> None:
+        self.log.outbound = callback
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -197,6 +206,11 @@ class Bot:
         if not with_nlu:
             return Parse(text=text, intent="", confidence=0.0, language=language)
         result = self.nlu.predict([text])[0]
+        rest = strip_greeting(text) if (result.fallback or result.intent == "greet") else None
+        if rest is not None:  # "Hi, where is my parcel?": the question is what counts
+            behind = self.nlu.predict([rest])[0]
+            if not behind.fallback and behind.intent != "greet":
+                result = behind
         return Parse(
             text=text, intent=result.intent, confidence=result.confidence,
             ranking=tuple(result.ranking), entities=tuple(self.entities.extract(text)),
@@ -252,15 +266,13 @@ class Bot:
     def _handle_locked(self, tracker: Tracker, add: Callable[[Event], None], text: str,
                        channel: str, metadata: dict[str, Any], customer_id: str) -> Turn:
         cid = tracker.conversation_id
-        ticket = self.handoff.open_ticket(tracker)
+        ticket = self.handoff.owner(tracker, add)
         if ticket is not None:
             parse = self._quiet_parse(text, tracker)
             add(UserMessage(text=text, parse=parse, channel=channel, metadata=metadata))
             owned, action, reason = self.handoff.while_owned(ticket, tracker, parse, channel, add)
-            still_open = self.handoff.open_ticket(tracker)
             return Turn(cid, tuple(owned), parse, action, reason,
-                        handoff=self.handoff.info(still_open or self.queue.backend.get(ticket.id)))
-        self.handoff.close_finished(tracker, add)
+                        handoff=self.handoff.info(self.queue.backend.get(ticket.id)))
         parse = self.parse(text, previous_language=tracker.language)
         add(UserMessage(text=text, parse=parse, channel=channel, metadata=metadata))
         result = self.manager.respond(tracker, parse, channel, customer_id, add)
@@ -271,14 +283,6 @@ class Bot:
     def _quiet_parse(self, text: str, tracker: Tracker) -> Parse:
         """Language and payload only: while a person owns the conversation, no NLU runs."""
         return self._understand(text, tracker.language, with_nlu=False)
-
-    def _append(self, conversation_id: str, events: list[Event]) -> None:
-        with self.locks.lock(conversation_id):
-            self.store.append(conversation_id, events)
-
-    def _deliver(self, conversation_id: str, reply: Reply) -> None:
-        if self.outbound is not None:
-            self.outbound(conversation_id, reply)
 
     def _search_kb(self, parse: Parse) -> KBOutcome:
         if parse.retrieval_key and parse.from_payload:
@@ -291,11 +295,6 @@ class Bot:
         decision = decide_kb(self.kb.search(parse.text), self.project.config.kb)
         return KBOutcome(decision.kind, decision.entry_id, decision.candidates, decision.score,
                          decision.scores[:3])
-
-    def _render_response(self, name: str, tracker: Tracker, language: str, channel: str,
-                         values: dict[str, Any]) -> Reply | None:
-        """A variation of response `name` for this language/channel, not the last text sent."""
-        return self.renderer.response(name, tracker, language, channel, values)
 
 
 

@@ -33,7 +33,9 @@ from supportbot.handoff import (
 from supportbot.handoff.metrics import HandoffMetrics
 
 if TYPE_CHECKING:
-    from supportbot.bot import Bot, HandoffInfo
+    from supportbot.bot import HandoffInfo
+    from supportbot.dialogue.conversation_log import ConversationLog
+    from supportbot.dialogue.render import Renderer
     from supportbot.dialogue.tracker import Tracker
     from supportbot.escalation import Decision
     from supportbot.nlu.parse import Parse
@@ -53,8 +55,10 @@ def reply_event(reply: Reply, template: str, action: str, reason: str,
 class BotQueue:
     """`bot.queue`: the human queue as agents use it; keeps the conversation log in step."""
 
-    def __init__(self, bot: Bot, config: HandoffConfig, queue: HandoffQueue | str | None):
-        self.bot = bot
+    def __init__(self, log: ConversationLog, renderer: Renderer, config: HandoffConfig,
+                 queue: HandoffQueue | str | None):
+        self.log = log
+        self.renderer = renderer
         self.config = config
         self._queue = queue if queue is not None and not isinstance(queue, str) else None
         self._url = queue if isinstance(queue, str) else None
@@ -93,8 +97,8 @@ class BotQueue:
             raise HandoffError("agent message is empty")
         ticket = self.backend.get(ticket_id)
         self.backend.agent_send(ticket_id, agent_id, text)
-        self.bot._append(ticket.conversation_id, [AgentMessage(agent_id=agent_id, text=text)])
-        self.bot._deliver(ticket.conversation_id, Reply(text))
+        self.log.append(ticket.conversation_id, [AgentMessage(agent_id=agent_id, text=text)])
+        self.log.deliver(ticket.conversation_id, Reply(text))
 
     def resolve(self, ticket_id: str, agent_id: str) -> Ticket:
         """Close the ticket; the conversation returns to the bot, which asks for a 1-5 score."""
@@ -113,7 +117,7 @@ class BotQueue:
 
     def metrics(self, since: float | None = None) -> HandoffMetrics:
         """Containment, escalations by reason, time to claim, handle time, CSAT."""
-        return compute_metrics(self.backend, total_conversations=self.bot.store.count(),
+        return compute_metrics(self.backend, total_conversations=self.log.count(),
                                since=since)
 
     def check_timeouts(self) -> builtins.list[str]:
@@ -124,7 +128,7 @@ class BotQueue:
         for ticket in self.backend.list(status="waiting"):
             if now - ticket.created_at < self.config.claim_timeout:
                 continue
-            tracker = self.bot.store.load(ticket.conversation_id)
+            tracker = self.log.store.load(ticket.conversation_id)
             if any(r.template == "utter_handoff_timeout" and r.data.get("ticket_id") == ticket.id
                    for r in tracker.bot_replies(session_only=False)):
                 continue
@@ -139,7 +143,7 @@ class BotQueue:
     # ------------------------------------------------------------------ internals
     def _end(self, ticket: Ticket, outcome: str) -> None:
         events: list[Event] = [HandoffEnded(ticket_id=ticket.id, outcome=outcome)]
-        self.bot._append(ticket.conversation_id, events)
+        self.log.append(ticket.conversation_id, events)
         self._bot_says(ticket.conversation_id, "utter_handoff_resolved", {},
                        action="handoff_ended", reason=f"ticket {ticket.id} {outcome}")
         if outcome == "resolved" and self.config.ask_csat:
@@ -149,46 +153,46 @@ class BotQueue:
 
     def _bot_says(self, conversation_id: str, response: str, values: dict[str, Any], *,
                   action: str, reason: str, data: dict[str, Any] | None = None) -> None:
-        with self.bot.locks.lock(conversation_id):
-            tracker = self.bot.store.load(conversation_id)
-            reply = self.bot._render_response(response, tracker, tracker.language or
-                                              self.bot.project.config.language, "default", values)
+        with self.log.locked(conversation_id) as tracker:
+            reply = self.renderer.response(response, tracker, tracker.language, "default",
+                                           values)
             if reply is None:
                 return
-            self.bot.store.append(conversation_id,
+            self.log.store.append(conversation_id,
                                   [reply_event(reply, response, action, reason, data)])
-        self.bot._deliver(conversation_id, reply)
+        self.log.deliver(conversation_id, reply)
 
 
 class HandoffFlow:
     """What `Bot.handle` does around handoffs."""
 
-    def __init__(self, bot: Bot, queue: BotQueue):
-        self.bot = bot
+    def __init__(self, queue: BotQueue, renderer: Renderer):
         self.queue = queue
+        self.renderer = renderer
 
-    def open_ticket(self, tracker: Tracker) -> Ticket | None:
-        ticket_id = tracker.open_ticket_id
-        if ticket_id is None:
-            return None
-        try:
-            ticket = self.queue.backend.get(ticket_id)
-        except UnknownTicketError:
-            return None
-        return ticket if ticket.is_open else None
+    def owner(self, tracker: Tracker, add: Callable[[Event], None]) -> Ticket | None:
+        """The open ticket that owns the conversation, if any.
 
-    def close_finished(self, tracker: Tracker, add: Callable[[Event], None]) -> None:
-        """The log says a ticket is open but the queue has closed it (e.g. from another process)."""
-        ticket_id = tracker.open_ticket_id
-        if ticket_id is None:
-            return
+        The queue is the one source of truth for "a person owns this conversation"; the
+        conversation log follows it: a ticket closed elsewhere (an agent in another process)
+        gets its HandoffEnded, an open ticket the log does not know (conversation state lost
+        or kept elsewhere) gets its HandoffRequested.
+        """
+        ticket = self.queue.backend.open_ticket_for(tracker.conversation_id)
+        logged = tracker.open_ticket_id
+        if logged is not None and (ticket is None or ticket.id != logged):
+            add(HandoffEnded(ticket_id=logged, outcome=self._outcome(logged)))
+        if ticket is not None and tracker.open_ticket_id != ticket.id:
+            add(HandoffRequested(ticket_id=ticket.id,
+                                 reasons=tuple(r.to_dict() for r in ticket.reasons),
+                                 queue=ticket.queue, priority=ticket.priority))
+        return ticket
+
+    def _outcome(self, ticket_id: str) -> str:
         try:
-            ticket = self.queue.backend.get(ticket_id)
-        except UnknownTicketError:  # e.g. the queue database was replaced: not a config error
-            add(HandoffEnded(ticket_id=ticket_id, outcome="lost"))
-            return
-        if not ticket.is_open:
-            add(HandoffEnded(ticket_id=ticket_id, outcome=str(ticket.status)))
+            return self.queue.backend.get(ticket_id).status.value
+        except UnknownTicketError:  # e.g. the queue database was replaced
+            return "lost"
 
     def while_owned(self, ticket: Ticket, tracker: Tracker, parse: Parse, channel: str,
                     add: Callable[[Event], None]) -> tuple[list[Reply], str, str]:
@@ -283,7 +287,7 @@ class HandoffFlow:
     def _say(self, name: str, values: dict[str, Any], tracker: Tracker, language: str,
              channel: str, action: str, reason: str, add: Callable[[Event], None],
              data: dict[str, Any] | None = None) -> Reply | None:
-        reply = self.bot._render_response(name, tracker, language, channel, values)
+        reply = self.renderer.response(name, tracker, language, channel, values)
         if reply is None:
             raise ConversationError(f"response {name!r} is not defined")
         add(reply_event(reply, name, action, reason, data))

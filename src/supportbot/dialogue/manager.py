@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from supportbot.dialogue import forms as form_logic
@@ -109,6 +109,7 @@ class DialogueManager:
     def respond(self, tracker: Tracker, parse: Parse, channel: str, customer_id: str,
                 add: Callable[[Event], None]) -> TurnResult:
         """Decide and record the bot's side of this turn."""
+        parse = self._closing_rescue(parse)
         turn = _Turn(tracker, parse, channel, customer_id, add)
         csat = self.handoff.csat_answer(tracker, parse, channel, add)
         if csat is not None:
@@ -119,6 +120,20 @@ class DialogueManager:
         if form is not None:
             return self._form_turn(turn, form)
         return self._open_turn(turn)
+
+    def _closing_rescue(self, parse: Parse) -> Parse:
+        """"Thanks, bye" often splits the NLU between thank_you and goodbye and falls back;
+        when the top intents are all closing small talk, or a closing phrase backs the top one,
+        take the top intent."""
+        if (not parse.fallback or parse.fallback_reason != "ambiguous" or parse.from_payload
+                or not parse.ranking):
+            return parse
+        top = [r.name for r in parse.ranking[:2]]
+        closing_intents = set(self.escalation.config.long_conversation.resolution_intents)
+        cue = self.escalation.cues.closing.first(words(parse.text)) is not None
+        if top[0] in closing_intents and (cue or set(top) <= closing_intents | {"greet"}):
+            return replace(parse, fallback=False, fallback_reason=None)
+        return parse
 
     # ------------------------------------------------------------------ no form running
     def _open_turn(self, turn: _Turn) -> TurnResult:
@@ -213,14 +228,16 @@ class DialogueManager:
         confident = not parse.fallback and parse.confidence >= CONFIDENT_INTENT
         if confident and parse.intent in SMALLTALK_IN_FORMS and len(words(parse.text)) <= 4:
             return True
-        own_answer = (confident and parse.intent not in self.trigger_intents.get(form.name, ())
-                      and parse.intent not in ("affirm", "deny", "inform")
-                      and (self.renderer.has(f"utter_{parse.intent}")
-                           or self.policy.rule_applies(turn.tracker)))
-        answerable = turn.kb.kind == "answer" or own_answer
-        if not answerable:
+        if parse.intent in ("affirm", "deny", "inform") and not parse.fallback:
             return False
-        return extraction.empty or looks_like_question(parse.text)
+        has_response = confident and (self.renderer.has(f"utter_{parse.intent}")
+                                      or self.policy.rule_applies(turn.tracker))
+        other_intent = parse.intent not in self.trigger_intents.get(form.name, ())
+        answerable = turn.kb.kind == "answer" or (has_response and other_intent)
+        if extraction.empty or not extraction.values:
+            # nothing valid was given: any answer we have beats re-asking blindly
+            return answerable or (has_response and looks_like_question(parse.text))
+        return looks_like_question(parse.text) and (answerable or has_response)
 
     def _form_answer(self, turn: _Turn, form: FormDef,
                      extraction: form_logic.Extraction) -> TurnResult:
@@ -273,12 +290,8 @@ class DialogueManager:
     def _form_side_turn(self, turn: _Turn, form: FormDef, requested: str | None) -> TurnResult:
         """Answer the side question (or say it was not understood), then ask again."""
         plan = self.policy.decide(turn.tracker, turn.parse, turn.kb)
-        if form.name in plan.steps:  # the form's own trigger: answer from the KB, not restart
-            entry = turn.kb.entry_id if turn.kb.kind == "answer" else None
-            plan = (Plan("kb_answer", f"side question inside form {form.name!r}: KB entry "
-                         f"{entry!r} scored {turn.kb.score:.2f}", (f"kb:{entry}",),
-                         kb_entry=entry) if entry else
-                    Plan(form.name, f"form {form.name!r} is already running", ()))
+        if form.name in plan.steps:  # the form's own trigger: answer it, do not restart
+            plan = self._answer_instead_of(form, plan, turn)
         decision = self.escalation.check(turn.tracker, turn.parse, self._candidate(plan, turn))
         debug = {"escalation": decision.to_dict(), "form": form.name, "side_question": True}
         verdict = self._escalate(decision, turn, plan)
@@ -291,6 +304,20 @@ class DialogueManager:
             self._ask(form, turn.tracker.requested_slot or requested, turn)
         return TurnResult(turn.replies, plan.action, plan.reason + f" (inside form "
                           f"{form.name!r})", turn.ticket, turn.kb, debug)
+
+    def _answer_instead_of(self, form: FormDef, plan: Plan, turn: _Turn) -> Plan:
+        """A question about the running form's own topic: the FAQ answer, else the intent's
+        response, else nothing (the form just asks again)."""
+        kb = turn.kb
+        if kb.kind == "answer" and kb.entry_id:
+            return Plan("kb_answer", f"side question inside form {form.name!r}: KB entry "
+                        f"{kb.entry_id!r} scored {kb.score:.2f}", (f"kb:{kb.entry_id}",),
+                        kb_entry=kb.entry_id)
+        name = f"utter_{turn.parse.intent}"
+        if self.renderer.has(name) and not turn.parse.fallback:
+            return Plan(name, f"side question inside form {form.name!r}: intent "
+                        f"{turn.parse.intent!r} ({turn.parse.confidence:.2f})", (name,))
+        return Plan(form.name, f"form {form.name!r} is already running", ())
 
     def _activate(self, name: str, turn: _Turn) -> None:
         form = self.domain.forms[name]

@@ -83,7 +83,8 @@ def explicit_request(turn: Turn, config: EscalationConfig, cues: Cues) -> Outcom
         value = f"phrase '{phrase}'"
         why = f"The customer asked to talk to a person ('{phrase}')."
         return Outcome(value, (_fired("explicit_request", why, cfg),))
-    if parse.intent == cfg.handoff_intent and parse.confidence >= cfg.min_confidence:
+    if (parse.intent == cfg.handoff_intent and parse.confidence >= cfg.min_confidence
+            and not parse.fallback):
         value = f"intent {parse.intent} ({parse.confidence:.2f})"
         why = (f"The customer asked to talk to a person (intent '{parse.intent}', "
                f"confidence {parse.confidence:.2f}).")
