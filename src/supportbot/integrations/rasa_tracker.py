@@ -178,7 +178,7 @@ def tracker_from_rasa(conversation_id: str, events: Iterable[Mapping[str, Any]],
         elif kind == "active_loop":
             out.append(ActiveLoop(name=raw.get("name"), timestamp=ts))
         elif kind == "agent" and raw.get("text"):
-            data = raw.get("data") if isinstance(raw.get("data"), Mapping) else {}
+            data = _mapping(raw.get("data"))
             out.append(AgentMessage(agent_id=str(data.get("agent_id") or "agent"),
                                     text=str(raw["text"]), timestamp=ts))
     return Tracker(conversation_id, out)
@@ -186,14 +186,14 @@ def tracker_from_rasa(conversation_id: str, events: Iterable[Mapping[str, Any]],
 
 def _bot_reply(raw: Mapping[str, Any], action: str | None, answered: Parse | None,
                config: EscalationConfig, ts: float) -> BotReply:
-    metadata = raw.get("metadata") if isinstance(raw.get("metadata"), Mapping) else {}
-    data = raw.get("data") if isinstance(raw.get("data"), Mapping) else {}
+    metadata = _mapping(raw.get("metadata"))
+    data = _mapping(raw.get("data"))
     template = metadata.get("utter_action") or metadata.get("template_name") or action
     action = str(metadata.get(META_ACTION) or action or "")
     fallback = (action in config.fallback_actions or template in config.fallback_actions
                 or (answered is not None and answered.fallback
                     and action not in config.clarify_actions))
-    extra = metadata.get(META_DATA) if isinstance(metadata.get(META_DATA), Mapping) else {}
+    extra = _mapping(metadata.get(META_DATA))
     buttons = tuple({"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
                     for b in data.get("buttons") or () if isinstance(b, Mapping))
     return BotReply(text=raw.get("text"), buttons=buttons, template=template or None,
@@ -251,3 +251,8 @@ def candidate_for(turn: CurrentTurn, config: EscalationConfig,
     return Candidate(action=action, template=None, intent=intent,
                      is_fallback=bool(parse and parse.fallback)
                      or action in config.fallback_actions)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """`value` when it is a mapping, else an empty one (Rasa events may omit or null fields)."""
+    return value if isinstance(value, Mapping) else {}

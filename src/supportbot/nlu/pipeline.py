@@ -3,7 +3,8 @@
 Training (`NluModel.train`):
 1. featurize: sentence embeddings (cached by text hash) + word and char_wb tf-idf;
 2. cross-validate: stratified folds give out-of-fold logits for every example (or, after a
-   small data change, the previous training's out-of-fold logits are reused, see trainstate);
+   small data change, the previous training's out-of-fold logits are reused, see trainstate;
+   only when the caller names a `cache_dir` for that state);
 3. fit the final multinomial logistic regression on all examples;
 4. calibrate: one softmax temperature fitted on the out-of-fold logits;
 5. nearest examples: the in-scope examples' feature vectors are kept, so that a message unlike
@@ -110,8 +111,13 @@ class NluModel:
     def train(cls, examples: Sequence[Example], settings: NluSettings,
               encoder: Encoder | None = None, progress: bool = False,
               cache_dir: Path | None = None, reuse: bool = True) -> NluModel:
-        """Train on `examples`. `cache_dir` holds the state that speeds up the next training
-        (default: beside the embedding cache); `reuse=False` forces a full cross-validation."""
+        """Train on `examples`.
+
+        `cache_dir`: a folder for the state that speeds up the next training (under
+        `nlu-train/`); None (the default) reads and writes no state. With the state of a
+        training on the very same examples, that training's result is reused as is; after a
+        small change, its out-of-fold scores and weights warm-start this one
+        (`report["cv_reused"]`). `reuse=False` forces a full cross-validation."""
         started = time.perf_counter()
         if not examples:
             raise ModelError("no NLU training examples: add at least one intent with examples "
@@ -129,8 +135,8 @@ class NluModel:
                              BLOCK_WEIGHTS)
         features = space.fit_transform(texts, progress=progress)
         timings = {"features": time.perf_counter() - started}
-        state_dir = _state_dir(settings, encoder, cache_dir)
-        state = TrainState.load(state_dir, encoder) if reuse else None
+        state_dir = _state_dir(settings, cache_dir)
+        state = TrainState.load(state_dir, encoder) if reuse and state_dir is not None else None
         keys = [cv.example_key(t, name) for t, name in zip(texts, labels)]
         report: dict[str, Any] = {"examples": len(texts), "intents": len(intents)}
         if len(kept) < len(examples):
@@ -152,20 +158,29 @@ class NluModel:
                 oof, init = _reused_oof(state, keys, texts, intents, space)
             if oof is not None and init is not None and state is not None:
                 report.update(folds=0, cv_reused=True)
-                init = init.remap(state.space.sparse_terms, space.sparse_terms,
-                                  state.intents, intents)
+                unchanged = _same_training(state, keys, intents, space)
+                if not unchanged:
+                    init = init.remap(state.space.sparse_terms, space.sparse_terms,
+                                      state.intents, intents)
                 oof_familiarity, oof_evidence = _reused_neighbours(
                     state, keys, features, y, len(intents), in_scope)
             else:
+                unchanged = False
                 oof, oof_familiarity, oof_evidence, fold_weights, k = _cross_validate(
                     features, y, len(intents), texts, oos_index, progress)
                 report.update(folds=k, cv_reused=False)
                 init = _mean_weights(fold_weights)
             timings["cross_validation"] = time.perf_counter() - started - timings["features"]
-            fit = _fit(features, y, len(intents), init, oos_index,
-                       MAX_ITER_WARM if report["cv_reused"] else MAX_ITER)
-            weights = fit.weights
-            report["final_fit_iterations"] = fit.iterations
+            if unchanged and init is not None:
+                # the same examples and features as the training that left the state: its
+                # final weights are this training's result (a refit would only drift)
+                weights = init
+                report["final_fit_iterations"] = 0
+            else:
+                fit = _fit(features, y, len(intents), init, oos_index,
+                           MAX_ITER_WARM if report["cv_reused"] else MAX_ITER)
+                weights = fit.weights
+                report["final_fit_iterations"] = fit.iterations
             timings["final_fit"] = (time.perf_counter() - started - timings["features"]
                                     - timings["cross_validation"])
         neighbour_weight = 0.0
@@ -181,7 +196,7 @@ class NluModel:
         timings["total"] = time.perf_counter() - started
         report.update(temperature=round(temperature, 4),
                       seconds={k: round(v, 2) for k, v in timings.items()})
-        if oof is not None:
+        if oof is not None and state_dir is not None:
             TrainState(space, weights, intents, keys, oof, oof_familiarity,
                        oof_evidence).save(state_dir)
         return cls(space, weights, intents, temperature, policy, report,
@@ -348,14 +363,10 @@ def _encoder_for(settings: NluSettings, encoder: Encoder | None) -> Encoder | No
     return Encoder(settings.embedding_model)
 
 
-def _state_dir(settings: NluSettings, encoder: Encoder | None, cache_dir: Path | None) -> Path:
+def _state_dir(settings: NluSettings, cache_dir: Path | None) -> Path | None:
+    """Where the training state for these settings lives under `cache_dir` (None: nowhere)."""
     if cache_dir is None:
-        if encoder is not None:
-            cache_dir = encoder.cache.folder.parent.parent
-        else:
-            from supportbot.embeddings import default_cache_dir
-
-            cache_dir = default_cache_dir()
+        return None
     key = json.dumps({"model": settings.embedding_model, "word": list(settings.word_ngrams),
                       "char": list(settings.char_ngrams), "weights": vars(BLOCK_WEIGHTS),
                       "C": C, "format": FORMAT_VERSION}, sort_keys=True)
@@ -430,6 +441,13 @@ def _reused_oof(state: TrainState, keys: list[str], texts: list[str], intents: l
         previous = state.space.transform([texts[i] for i in new_rows])
         oof[new_rows] = state.weights.logits(previous)
     return oof, state.weights
+
+
+def _same_training(state: TrainState, keys: list[str], intents: list[str],
+                   space: FeatureSpace) -> bool:
+    """True when `state` was left by a training on exactly these examples and features."""
+    return (state.keys == keys and state.intents == intents
+            and state.space.sparse_terms == space.sparse_terms)
 
 
 def _reused_neighbours(state: TrainState, keys: list[str], features, y: np.ndarray,

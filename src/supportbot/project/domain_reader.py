@@ -598,7 +598,7 @@ def _slot_validation(what: str, spec: dict, ctx: FileContext) -> SlotValidation 
     for key in ("min", "max"):
         raw = spec.get(key)
         ok = raw is not None and ctx.expect(raw, (int, float), f"{what}: `{key}`", spec, key)
-        bounds[key] = float(raw) if ok else None
+        bounds[key] = float(raw) if ok and raw is not None else None
     low, high = bounds["min"], bounds["max"]
     if low is not None and high is not None and low > high:
         ctx.error(f"{what}: `min` ({low:g}) is greater than `max` ({high:g})", spec, "min",
