@@ -39,7 +39,10 @@ class Manifest:
     format_version: int
     versions: dict[str, str]
     embedding_model: str | None
-    training: dict[str, Any]  # cross-validation figures, counts, timings
+    # cross-validation figures, counts, timings, and what came from the training cache:
+    # "cache": {"folder": str | None, "embeddings_reused": int, "embeddings_computed": int,
+    #           "state_reused": bool} (texts counted once each; see supportbot.training)
+    training: dict[str, Any]
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2, ensure_ascii=False)

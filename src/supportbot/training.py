@@ -1,4 +1,10 @@
-"""`supportbot.train`: project folder in, model archive out (skipped when nothing changed)."""
+"""`supportbot.train`: project folder in, model archive out (skipped when nothing changed).
+
+Training writes the archive into `output` and nothing else, except in a training cache the
+caller names (`cache_dir=`, or the operator's $SUPPORTBOT_CACHE_DIR): sentence embeddings by
+text hash and the state that makes a retrain after a small change fast. What was reused from
+it is recorded in the manifest (`training["cache"]`).
+"""
 from __future__ import annotations
 
 import json
@@ -7,11 +13,12 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Literal
 
 from tqdm import tqdm
 
 import supportbot
-from supportbot.embeddings import Encoder
+from supportbot.embeddings import Encoder, env_cache_dir
 from supportbot.model import (
     FORMAT_VERSION,
     MANIFEST,
@@ -29,11 +36,18 @@ log = logging.getLogger(__name__)
 
 
 def train(project: str | Path = ".", output: str | Path | None = None, *, force: bool = False,
-          progress: bool = False) -> Path:
+          progress: bool = False,
+          cache_dir: str | Path | Literal[False] | None = None) -> Path:
     """Train the project in `project`; return the path of the model archive.
 
     When the newest archive in `output` (default `<project>/models`) was trained from identical
     files, it is returned without training; `force=True` retrains anyway.
+
+    `cache_dir`: a folder for the training cache (sentence embeddings and the state that makes
+    a retrain after a small change take seconds). None: $SUPPORTBOT_CACHE_DIR when set, else
+    no disk cache. False: no disk cache even when $SUPPORTBOT_CACHE_DIR is set. Without a
+    cache nothing is written outside `output` (besides a temporary folder, removed again);
+    the result is the same either way. The manifest records what was reused.
     """
     from supportbot.kb.index import KBIndex
     from supportbot.nlu.entities import EntityExtractor
@@ -51,16 +65,19 @@ def train(project: str | Path = ".", output: str | Path | None = None, *, force:
                 return archive
 
     settings = loaded.config.nlu
+    cache = resolve_cache_dir(cache_dir)
     started = time.perf_counter()
     steps = ["load encoder", "intent classifier", "knowledge base", "entities", "write archive"]
     bar = tqdm(total=len(steps), desc="training", disable=not progress, unit="step")
     staging = Path(tempfile.mkdtemp(prefix="supportbot-train-"))
     try:
         bar.set_postfix_str(steps[0])
-        encoder = Encoder(settings.embedding_model) if settings.embedding_model else None
+        encoder = (Encoder(settings.embedding_model, cache_dir=cache)
+                   if settings.embedding_model else None)
         bar.update()
         bar.set_postfix_str(steps[1])
-        nlu = NluModel.train(loaded.nlu.examples, settings, encoder=encoder, progress=progress)
+        nlu = NluModel.train(loaded.nlu.examples, settings, encoder=encoder, progress=progress,
+                             cache_dir=cache)
         nlu.save(staging / "nlu")
         bar.update()
         bar.set_postfix_str(steps[2])
@@ -87,6 +104,7 @@ def train(project: str | Path = ".", output: str | Path | None = None, *, force:
                 "intents": len(loaded.nlu.intents()),
                 "kb_entries": len(loaded.kb),
                 "nlu": getattr(nlu, "report", {}),
+                "cache": _cache_record(cache, encoder, nlu.report),
             },
         )
         (staging / MANIFEST).write_text(manifest.to_json())
@@ -96,3 +114,22 @@ def train(project: str | Path = ".", output: str | Path | None = None, *, force:
         bar.close()
         shutil.rmtree(staging, ignore_errors=True)
     return archive
+
+
+def resolve_cache_dir(cache_dir: str | Path | Literal[False] | None) -> Path | None:
+    """The training cache folder `train(cache_dir=...)` uses; None for none."""
+    if cache_dir is False:
+        return None
+    if cache_dir is None:
+        return env_cache_dir()
+    return Path(cache_dir).expanduser()
+
+
+def _cache_record(cache: Path | None, encoder: Encoder | None,
+                  report: dict[str, Any]) -> dict[str, Any]:
+    """What this training took from the cache: the manifest's `training["cache"]`."""
+    usage = encoder.usage() if encoder is not None else {"reused": 0, "computed": 0}
+    return {"folder": None if cache is None else str(cache.resolve()),
+            "embeddings_reused": usage["reused"],
+            "embeddings_computed": usage["computed"],
+            "state_reused": bool(report.get("cv_reused", False))}

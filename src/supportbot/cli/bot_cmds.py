@@ -19,12 +19,23 @@ def train(
     out: Annotated[Path | None, typer.Option("--out", help="Where to write the model "
                                                 "archive (default: PROJECT/models).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Retrain even if nothing changed.")] = False,
+    cache_dir: Annotated[Path | None, typer.Option(
+        "--cache-dir", help="Training cache: embeddings and warm-retrain state (default: "
+                            "$SUPPORTBOT_CACHE_DIR, else PROJECT/.supportbot/cache).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Use and write no training "
+                                           "cache.")] = False,
 ) -> None:
     """Train the bot in PROJECT and write a model archive."""
+    from supportbot.embeddings import env_cache_dir
     from supportbot.model import read_manifest_from_archive
     from supportbot.training import train as run_training
 
-    archive = run_training(project, out, force=force, progress=True)
+    cache: Path | None = None
+    if not no_cache:
+        cache = cache_dir or env_cache_dir() or project / ".supportbot" / "cache"
+    typer.echo(f"training cache: {cache if cache is not None else 'none (--no-cache)'}")
+    archive = run_training(project, out, force=force, progress=True,
+                           cache_dir=cache if cache is not None else False)
     manifest = read_manifest_from_archive(archive)
     typer.echo(f"model: {archive}")
     if manifest is not None:
@@ -32,6 +43,11 @@ def train(
         nlu = info.get("nlu", {})
         typer.echo(f"  {info.get('examples')} examples, {info.get('intents')} intents, "
                    f"{info.get('kb_entries')} KB entries, trained in {info.get('seconds')} s")
+        used = info.get("cache") or {}
+        if used.get("folder"):
+            typer.echo(f"  cache: {used.get('embeddings_reused')} embeddings reused, "
+                       f"{used.get('embeddings_computed')} computed, training state "
+                       f"{'reused' if used.get('state_reused') else 'not reused'}")
         if nlu:
             typer.echo("  cross-validation: " + ", ".join(
                 f"{k}={v}" for k, v in nlu.items() if isinstance(v, (int, float, str))))
@@ -68,8 +84,15 @@ def shell(
     from supportbot.cli.render import print_turn
     from supportbot.errors import ConversationError
 
+    from supportbot.cli.queue_cmds import _project_config
+    from supportbot.handoff import resolve_queue_url
+
     registry, endpoint = project_runtime(project, actions)
-    bot = Bot.load(model, tracker_store=store, actions=registry, action_endpoint=endpoint)
+    # the CLI's durable default: the queue `supportbot queue ...` works on (./config.yml's
+    # handoff.backend, else .supportbot/handoff.db), so agents see the shell's handoffs
+    queue = resolve_queue_url(None, _project_config())
+    bot = Bot.load(model, tracker_store=store or "memory://", queue=queue, actions=registry,
+                   action_endpoint=endpoint)
     conversation_id = conversation or f"shell-{uuid.uuid4().hex[:8]}"
     typer.echo(f"Chatting with the bot (conversation {conversation_id}). Type /quit to leave.")
     while True:

@@ -369,6 +369,7 @@ def _state_dir(settings: NluSettings, cache_dir: Path | None) -> Path | None:
         return None
     key = json.dumps({"model": settings.embedding_model, "word": list(settings.word_ngrams),
                       "char": list(settings.char_ngrams), "weights": vars(BLOCK_WEIGHTS),
+                      "out_of_scope": settings.out_of_scope_intent,
                       "C": C, "format": FORMAT_VERSION}, sort_keys=True)
     return Path(cache_dir) / "nlu-train" / hashlib.sha1(key.encode()).hexdigest()[:16]
 

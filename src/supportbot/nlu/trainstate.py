@@ -5,8 +5,9 @@ Retraining after a small data change (a few examples added, removed or edited) t
 - reuses the previous out-of-fold scores of the examples that did not change; each new example
   is scored by the previous final model, which never saw it, so every score stays out-of-sample.
 
-The state lives in the training cache (`<cache>/nlu-train/<settings key>/`), never in the model
-archive. It holds JSON + `.npy` only; a missing or unreadable state just means a full training.
+The state lives in a training cache the caller names (`<cache>/nlu-train/<settings key>/`),
+never in the model archive and never in a default folder. It holds JSON + `.npy` only; a missing
+or unreadable state just means a full training.
 """
 from __future__ import annotations
 
