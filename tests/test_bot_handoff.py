@@ -145,13 +145,28 @@ def test_lost_conversation_state_rejoins_the_open_ticket(example_model, tmp_path
     assert "my order number is NW-123456" in transcript
 
 
-def test_default_conversation_state_survives_a_restart(example_model, tmp_path: Path,
+def test_library_defaults_write_nothing_and_ignore_the_models_queue_backend(
+        example_model, tmp_path: Path, monkeypatch):
+    from supportbot import Bot
+
+    monkeypatch.delenv("SUPPORTBOT_TRACKER_STORE")
+    monkeypatch.delenv("SUPPORTBOT_QUEUE_URL")
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    bot = Bot.load(example_model)  # its packed config.yml names sqlite:///.supportbot/...
+    turn = bot.handle("lib-defaults", "I want to talk to a real person")
+    assert turn.handoff is not None
+    assert list(work.iterdir()) == []  # no .supportbot/ in the current directory
+
+
+def test_operator_state_survives_a_restart(example_model, tmp_path: Path,
                                                        monkeypatch):
     from supportbot import Bot
     from supportbot.stores.base import resolve_tracker_store_url
 
     monkeypatch.delenv("SUPPORTBOT_TRACKER_STORE")
-    assert resolve_tracker_store_url(None) == "sqlite:///.supportbot/conversations.db"
+    assert resolve_tracker_store_url(None) == "memory://"  # a library call writes no files
     monkeypatch.setenv("SUPPORTBOT_TRACKER_STORE", f"sqlite:///{tmp_path / 'conversations.db'}")
     conversation_id = f"restart-{uuid.uuid4().hex[:6]}"
     Bot.load(example_model).handle(conversation_id, "where is my order NW-123456?")

@@ -137,9 +137,11 @@ class Bot:
         """Load a model archive (or the newest one in a folder / its `models/` subfolder).
 
         `tracker_store`: a TrackerStore or url (`sqlite:///file.db`, `memory://`; default
-        $SUPPORTBOT_TRACKER_STORE, else `sqlite:///.supportbot/conversations.db`);
-        `queue`: a HandoffQueue or url (default: config `handoff.backend`, else
-        `sqlite:///.supportbot/handoff.db`), opened on first use.
+        $SUPPORTBOT_TRACKER_STORE, else in memory);
+        `queue`: a HandoffQueue or url (`sqlite:///file.db`, `postgresql://...`; default
+        $SUPPORTBOT_QUEUE_URL, else a temporary SQLite database removed at exit). A library call
+        writes no files it was not asked to, and the model's packed `handoff.backend` never
+        chooses where transcripts go.
         `actions`: custom actions (an `ActionRegistry` or name -> callable);
         `action_endpoint`: a Rasa action server for the other custom actions (an
         ActionEndpoint or its url; default $SUPPORTBOT_ACTION_ENDPOINT, else none).

@@ -2,8 +2,13 @@
 conversation, relay agent messages, and take the conversation back (with a CSAT question)."""
 from __future__ import annotations
 
+import atexit
 import builtins
+import logging
+import os
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -27,9 +32,9 @@ from supportbot.handoff import (
     is_cancel_request,
     open_queue,
     queued_message,
-    resolve_queue_url,
     ticket_request_from_tracker,
 )
+from supportbot.handoff.config import QUEUE_URL_ENV
 from supportbot.handoff.metrics import HandoffMetrics
 
 if TYPE_CHECKING:
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
     from supportbot.escalation import Decision
     from supportbot.nlu.parse import Parse
 
+log = logging.getLogger(__name__)
 _CSAT_DIGIT = re.compile(r"^\s*([1-5])\s*(?:/\s*5)?\s*[.!]?\s*$")
 ASK_CSAT_ACTION = "ask_csat"
 WAITING_ACTION = "human_owned"
@@ -50,6 +56,20 @@ def reply_event(reply: Reply, template: str, action: str, reason: str,
     return BotReply(text=reply.text,
                     buttons=tuple({"title": b.title, "payload": b.payload} for b in reply.buttons),
                     template=template, action=action, reason=reason, data=data or {})
+
+
+def library_queue_url(explicit: str | None) -> str:
+    """The queue a library `Bot` uses: the argument, else $SUPPORTBOT_QUEUE_URL, else a
+    temporary SQLite database (removed at exit). A model's packed `handoff.backend` is never
+    used: where transcripts go is the operator's choice, not the model file's."""
+    url = explicit or os.environ.get(QUEUE_URL_ENV)
+    if url:
+        return url
+    folder = tempfile.mkdtemp(prefix="supportbot-queue-")
+    atexit.register(shutil.rmtree, folder, True)
+    log.warning("no queue given (queue= or $%s): handoff tickets are kept in a temporary "
+                "database that is removed at exit", QUEUE_URL_ENV)
+    return f"sqlite:///{folder}/handoff.db"
 
 
 class BotQueue:
@@ -71,7 +91,7 @@ class BotQueue:
     def backend(self) -> HandoffQueue:
         """The underlying queue, opened on first use."""
         if self._queue is None:
-            self._queue = open_queue(resolve_queue_url(self._url, self.config), self.config)
+            self._queue = open_queue(library_queue_url(self._url), self.config)
         return self._queue
 
     # ------------------------------------------------------------------ agent operations

@@ -81,11 +81,17 @@ def shell(
 ) -> None:
     """Chat with the bot in the terminal. Type /quit to leave."""
     from supportbot.bot import Bot
+    from supportbot.cli.queue_cmds import _project_config
     from supportbot.cli.render import print_turn
     from supportbot.errors import ConversationError
+    from supportbot.handoff import resolve_queue_url
 
     registry, endpoint = project_runtime(project, actions)
-    bot = Bot.load(model, tracker_store=store, actions=registry, action_endpoint=endpoint)
+    # the CLI's durable default: the queue `supportbot queue ...` works on (./config.yml's
+    # handoff.backend, else .supportbot/handoff.db), so agents see the shell's handoffs
+    queue = resolve_queue_url(None, _project_config())
+    bot = Bot.load(model, tracker_store=store or "memory://", queue=queue, actions=registry,
+                   action_endpoint=endpoint)
     conversation_id = conversation or f"shell-{uuid.uuid4().hex[:8]}"
     typer.echo(f"Chatting with the bot (conversation {conversation_id}). Type /quit to leave.")
     while True:

@@ -35,23 +35,27 @@ class TrackerStore(ABC):
         """Release connections; the default does nothing."""
 
 
-DEFAULT_TRACKER_STORE_URL = "sqlite:///.supportbot/conversations.db"
+DEFAULT_TRACKER_STORE_URL = "sqlite:///.supportbot/conversations.db"  # the CLI's durable default
+LIBRARY_TRACKER_STORE_URL = "memory://"
 TRACKER_STORE_ENV = "SUPPORTBOT_TRACKER_STORE"
 
 
-def resolve_tracker_store_url(explicit: str | Path | None = None) -> str:
-    """Store URL by precedence: explicit > $SUPPORTBOT_TRACKER_STORE > the SQLite default
-    (beside the default handoff queue, so a restart keeps conversations and their tickets)."""
-    return str(explicit or os.environ.get(TRACKER_STORE_ENV) or DEFAULT_TRACKER_STORE_URL)
+def resolve_tracker_store_url(explicit: str | Path | None = None,
+                              default: str = LIBRARY_TRACKER_STORE_URL) -> str:
+    """Store URL by precedence: explicit > $SUPPORTBOT_TRACKER_STORE > `default` (in memory
+    for a library call, which writes no files it was not asked to; the CLI passes the durable
+    SQLite default `DEFAULT_TRACKER_STORE_URL`)."""
+    return str(explicit or os.environ.get(TRACKER_STORE_ENV) or default)
 
 
-def open_tracker_store(url: str | Path | None) -> TrackerStore:
+def open_tracker_store(url: str | Path | None,
+                       default: str = LIBRARY_TRACKER_STORE_URL) -> TrackerStore:
     """`memory://` -> in memory; `sqlite:///path.db` or a path -> SQLite; `None` -> the
     default from `resolve_tracker_store_url`."""
     from supportbot.stores.memory import InMemoryTrackerStore
     from supportbot.stores.sqlite import SQLiteTrackerStore
 
-    url = resolve_tracker_store_url(url)
+    url = resolve_tracker_store_url(url, default)
     if str(url) in ("memory://", ":memory:"):
         return InMemoryTrackerStore()
     text = str(url)
