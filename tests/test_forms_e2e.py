@@ -189,3 +189,28 @@ def test_the_same_slot_failing_twice_offers_a_person_then_hands_off(rasa2_model,
     assert "/human_handoff" in buttons  # the second failure: a way to a person
     assert turns[3].handoff is not None
     assert [r["code"] for r in turns[3].handoff.reasons] == ["form_validation"]
+
+
+def test_python_form_validator_rejects_with_its_own_message(rasa3_model, tmp_path):
+    registry = ActionRegistry()
+
+    @registry.action("validate_ticket_form")
+    def validate(ctx):
+        email = ctx.slots.get("email")
+        if email is not None and not str(email).endswith("@example.com"):
+            return ActionResult.say("Please use your @example.com address.",
+                                    slots={"email": None})
+        return ActionResult()
+
+    @registry.action("action_create_ticket")
+    def create(ctx):
+        return ActionResult.say(response="utter_ticket_created", slots={"ticket_number": "T-1"})
+
+    bot = Bot.load(rasa3_model, tracker_store="memory://",
+                   queue=f"sqlite:///{tmp_path / 'q.db'}", actions=registry)
+    start, other, good = talk(bot, "c7", "I want to open a ticket", "anna@gmail.com",
+                              "anna@example.com")
+    assert other.texts == ["Please use your @example.com address.",
+                           "What is your email address?"]
+    assert bot.tracker("c7").slots.get("email") is None or good.texts
+    assert good.texts == ["What is the order number (like AB1234)?"]
