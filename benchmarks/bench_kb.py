@@ -117,9 +117,9 @@ def measure(in_hits: list[list[KBHit]], labels: list[str], oos_hits: list[list[K
 
 
 def quality(sweep: bool) -> None:
-    from supportbot.embeddings import Encoder
+    from supportbot.embeddings import Encoder, env_cache_dir
 
-    encoder = Encoder()
+    encoder = Encoder(cache_dir=env_cache_dir())  # $SUPPORTBOT_CACHE_DIR, else in memory
     settings = KBSettings()
     datasets = {"CLINC150": load_clinc(), "BANKING77": load_banking()}
     rows = []
@@ -240,7 +240,7 @@ def real_scale(queries: int) -> None:
     BANKING77 (train), real embeddings; dense recall@10 and top-1 accuracy on CLINC150 test."""
     import faiss
 
-    from supportbot.embeddings import Encoder
+    from supportbot.embeddings import Encoder, env_cache_dir
 
     faiss.omp_set_num_threads(1)
     data = json.loads((DATA / "clinc150" / "data_full.json").read_text())
@@ -252,7 +252,7 @@ def real_scale(queries: int) -> None:
         by_intent[intent].append(text)
     entries = [KBEntry(id=intent, questions=tuple(texts), answer=KBAnswer("a"))
                for intent, texts in sorted(by_intent.items())]
-    encoder = Encoder()
+    encoder = Encoder(cache_dir=env_cache_dir())  # $SUPPORTBOT_CACHE_DIR, else in memory
     sample = random.Random(SEED).sample(data["test"], queries)
     qtexts, labels = [t for t, _ in sample], [lab for _, lab in sample]
     qvecs = encoder.encode(qtexts)

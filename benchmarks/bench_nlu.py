@@ -180,7 +180,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="embedding cache for the accuracy runs (default: supportbot's)")
+                        help="embedding cache for the accuracy runs (default: "
+                             "$SUPPORTBOT_CACHE_DIR, else in memory only)")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--skip-cold", action="store_true")
     parser.add_argument("--cold-child", type=Path, help=argparse.SUPPRESS)
@@ -191,8 +192,10 @@ def main() -> None:
 
     import torch
 
-    from supportbot.embeddings import Encoder
+    from supportbot.embeddings import Encoder, env_cache_dir
 
+    if args.cache_dir is None:
+        args.cache_dir = env_cache_dir()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="bench-nlu-") as tmp:
         run(args, Path(tmp), torch, Encoder)

@@ -115,3 +115,31 @@ def test_installed_script_never_shows_a_traceback(broken):
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
     assert "Project is invalid" in result.stdout
+
+
+def test_train_keeps_its_cache_in_the_project_unless_told_otherwise(monkeypatch, capsys,
+                                                                     tmp_path):
+    """The CLI's durable default is PROJECT/.supportbot/cache (printed); --cache-dir names
+    another folder and --no-cache uses none."""
+    import shutil
+
+    monkeypatch.delenv("SUPPORTBOT_CACHE_DIR", raising=False)
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "rasa_2x_form", project)  # tf-idf only: fast
+    default = project / ".supportbot" / "cache"
+    code, out, _ = run_cli(monkeypatch, capsys, "train", str(project), "--out",
+                           str(tmp_path / "m1"))
+    assert code == 0 and f"training cache: {default}" in out.splitlines()
+    assert (default / "nlu-train").is_dir()
+    code, out, _ = run_cli(monkeypatch, capsys, "train", str(project), "--out",
+                           str(tmp_path / "m2"), "--cache-dir", str(tmp_path / "elsewhere"))
+    assert code == 0 and f"training cache: {tmp_path / 'elsewhere'}" in out
+    assert "training state reused" not in out and (tmp_path / "elsewhere").is_dir()
+    code, out, _ = run_cli(monkeypatch, capsys, "train", str(project), "--out",
+                           str(tmp_path / "m1"), "--force")
+    assert code == 0 and "training state reused" in out
+    shutil.rmtree(project / ".supportbot")
+    code, out, _ = run_cli(monkeypatch, capsys, "train", str(project), "--out",
+                           str(tmp_path / "m3"), "--no-cache")
+    assert code == 0 and "training cache: none (--no-cache)" in out
+    assert not (project / ".supportbot").exists()
