@@ -17,9 +17,12 @@ def _default_state_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory
     """Bots built without explicit stores keep their SQLite state in a temporary folder, not in
     the checkout's `.supportbot/`, so that no test run sees another one's conversations."""
     state = tmp_path_factory.mktemp("default-state")
-    saved = {k: os.environ.get(k) for k in ("SUPPORTBOT_TRACKER_STORE", "SUPPORTBOT_QUEUE_URL")}
+    keys = ("SUPPORTBOT_TRACKER_STORE", "SUPPORTBOT_QUEUE_URL", "SUPPORTBOT_CACHE_DIR")
+    saved = {k: os.environ.get(k) for k in keys}
     os.environ["SUPPORTBOT_TRACKER_STORE"] = f"sqlite:///{state / 'conversations.db'}"
     os.environ["SUPPORTBOT_QUEUE_URL"] = f"sqlite:///{state / 'handoff.db'}"
+    # an explicit embedding cache shared by the session's trainings (each starts empty in CI)
+    os.environ["SUPPORTBOT_CACHE_DIR"] = str(state / "cache")
     yield
     for key, value in saved.items():
         if value is None:
