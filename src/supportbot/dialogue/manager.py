@@ -21,6 +21,7 @@ from supportbot.dialogue.events import (
     BotReply,
     Event,
     SlotSet,
+    UserMessage,
 )
 from supportbot.dialogue.intake import is_stop_request, looks_like_question
 from supportbot.dialogue.nlg import Reply
@@ -87,6 +88,7 @@ class _Turn:
     kb: KBOutcome = field(default_factory=KBOutcome)
     replies: list[Reply] = field(default_factory=list)
     ticket: Ticket | None = None
+    start: int = 0  # index of this turn's first event in the tracker
 
     @property
     def language(self) -> str:
@@ -115,7 +117,8 @@ class DialogueManager:
                 add: Callable[[Event], None]) -> TurnResult:
         """Decide and record the bot's side of this turn."""
         parse = self._closing_rescue(parse)
-        turn = _Turn(tracker, parse, channel, customer_id, add)
+        turn = _Turn(tracker, parse, channel, customer_id, add,
+                     start=_index_of_latest_message(tracker))
         csat = self.handoff.csat_answer(tracker, parse, channel, add)
         if csat is not None:
             return TurnResult(csat, "csat", "customer answered the CSAT question")
@@ -144,6 +147,7 @@ class DialogueManager:
     def _open_turn(self, turn: _Turn) -> TurnResult:
         plan = self.policy.decide(turn.tracker, turn.parse, turn.kb)
         plan = self._follow_up(plan, turn)
+        plan = self._new_value_for_last_form(plan, turn)
         decision = self.escalation.check(turn.tracker, turn.parse, self._candidate(plan, turn))
         debug = {"escalation": decision.to_dict()}
         verdict = self._escalate(decision, turn, plan)
@@ -190,6 +194,22 @@ class DialogueManager:
                 return Plan("kb_answer", f"follow-up on the same topic: KB entry {entry!r} "
                             f"scored {score:.2f}", (AnswerFromKB(entry),), kb_entry=entry)
         return plan
+
+    def _new_value_for_last_form(self, plan: Plan, turn: _Turn) -> Plan:
+        """"Sorry, wrong one - it's NW-660212" after a form finished: a message the NLU is not
+        sure about (or does not understand) but that names a new value for a slot of the
+        session's last form runs that form again with the new value."""
+        unsure = turn.parse.confidence < CONFIDENT_INTENT and plan.kb_entry is None
+        if not (plan.is_fallback or unsure) or turn.parse.from_payload:
+            return plan
+        new = {e.name for e in turn.tracker.events[turn.start:] if isinstance(e, SlotSet)}
+        last = _last_form(turn.tracker)
+        form = self.domain.forms.get(last) if last else None
+        if form is None or not new & set(form.required_slots):
+            return plan
+        slots = ", ".join(sorted(new & set(form.required_slots)))
+        return Plan(f"form:{form.name}", f"new value for {slots} of form {form.name!r}",
+                    (RunAction(form.name),))
 
     # ------------------------------------------------------------------ forms
     def _active_form(self, tracker: Tracker) -> FormDef | None:
@@ -616,6 +636,21 @@ def _last_topic(tracker: Tracker) -> str | None:
                 "utter_"):
             return "intent:" + reply.template[len("utter_"):]
         return None
+    return None
+
+
+def _index_of_latest_message(tracker: Tracker) -> int:
+    for i in range(len(tracker.events) - 1, -1, -1):
+        if isinstance(tracker.events[i], UserMessage):
+            return i
+    return len(tracker.events)
+
+
+def _last_form(tracker: Tracker) -> str | None:
+    """The form that ran most recently in this session."""
+    for event in reversed(tracker.session_events()):
+        if isinstance(event, ActiveLoop) and event.name:
+            return event.name
     return None
 
 
