@@ -11,6 +11,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from supportbot.dialogue.actions import (
@@ -125,7 +126,7 @@ def action_context(name: str, tracker: Tracker, domain: Domain, language: str,
     slots = {s: None for s in domain.slots}
     slots.update(tracker.slots)
     return ActionContext(
-        conversation_id=tracker.conversation_id, action=name, slots=slots,
+        conversation_id=tracker.conversation_id, action=name, slots=MappingProxyType(slots),
         latest_message=message, events=tuple(e.to_dict() for e in tracker.events),
         language=language, active_form=tracker.active_form,
         requested_slot=tracker.requested_slot, channel=channel)
