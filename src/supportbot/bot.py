@@ -160,8 +160,18 @@ class Bot:
             nlu = NluModel.load(folder / "nlu", encoder=encoder)
             kb = KBIndex.load(folder / "kb", encoder=encoder)
             entities = EntityExtractor.from_dict(json.loads((folder / "entities.json").read_text()))
-        except (OSError, ValueError, KeyError) as exc:
-            raise ModelError(f"{archive}: cannot load the model ({exc}); retrain it") from None
+        except ModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a corrupt or hostile part of a model file
+            # (RecursionError, MemoryError, a faiss RuntimeError, wrong JSON shapes, a packed
+            # project that no longer loads...) is a ModelError, never a crash of the caller
+            from supportbot.errors import ProjectError
+
+            if isinstance(exc, ProjectError):
+                raise ModelError(f"{archive}: the project packed in the model does not load "
+                                 f"({exc}); retrain it") from None
+            raise ModelError(f"{archive}: cannot load the model ({type(exc).__name__}: "
+                             f"{str(exc)[:300]}); retrain it") from None
         finally:
             if folder != archive:
                 shutil.rmtree(folder, ignore_errors=True)
