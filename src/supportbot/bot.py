@@ -42,6 +42,7 @@ from supportbot.project import load_project
 from supportbot.project.endpoints import ActionEndpoint, action_endpoint_from_url
 from supportbot.project.types import Project, Response
 from supportbot.stores import TrackerStore, open_tracker_store
+from supportbot.stores.locks import LockStore
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +88,14 @@ class Bot:
     def __init__(self, project: Project, nlu: Any, kb: Any, entities: Any,
                  manifest: Manifest | None = None, tracker_store: TrackerStore | None = None,
                  queue: Any = None, actions: Mapping[str, ActionCallable] | None = None,
-                 action_endpoint: ActionEndpoint | None = None):
+                 action_endpoint: ActionEndpoint | None = None,
+                 lock_store: LockStore | str | None = None):
         self.project = project
         self.nlu = nlu
         self.kb = kb
         self.entities = entities
         self.manifest = manifest
-        self.log = ConversationLog(tracker_store or open_tracker_store(None))
+        self.log = ConversationLog(tracker_store or open_tracker_store(None), lock_store)
         self.store = self.log.store
         self.locks = self.log.locks
         self.responses: dict[str, Response] = {
@@ -111,7 +113,8 @@ class Bot:
         self.actions = ActionRunner(actions if isinstance(actions, ActionRegistry)
                                     else ActionRegistry(actions), server)
         self.manager = DialogueManager(project, self.renderer, self.policy, self.escalation,
-                                       self.handoff, self.actions, kb, self._search_kb)
+                                       self.handoff, self.actions, kb, self._search_kb,
+                                       self._understand_in_context)
         self._payload_intents = (set(project.domain.intents) | set(project.nlu.intents())
                                  | {"affirm", "deny", "restart", "csat", "handoff_keep_waiting",
                                     "handoff_leave_message", "faq", "human_handoff",
@@ -133,7 +136,8 @@ class Bot:
     def load(cls, model: str | Path, *, tracker_store: TrackerStore | str | None = None,
              queue: HandoffQueue | str | None = None,
              actions: Mapping[str, ActionCallable] | None = None,
-             action_endpoint: ActionEndpoint | str | None = None) -> Bot:
+             action_endpoint: ActionEndpoint | str | None = None,
+             lock_store: LockStore | str | None = None) -> Bot:
         """Load a model archive (or the newest one in a folder / its `models/` subfolder).
 
         `tracker_store`: a TrackerStore or url (`sqlite:///file.db`, `memory://`; default
@@ -145,6 +149,10 @@ class Bot:
         `actions`: custom actions (an `ActionRegistry` or name -> callable);
         `action_endpoint`: a Rasa action server for the other custom actions (an
         ActionEndpoint or its url; default $SUPPORTBOT_ACTION_ENDPOINT, else none).
+        `lock_store`: where the per-conversation locks live, a LockStore or url (`memory://`,
+        `sqlite:///file.db`, `postgresql://...`, with `?timeout=`/`expiry=` seconds; default
+        $SUPPORTBOT_LOCK_STORE, else the SQLite tracker database, so processes sharing it take
+        turns, or in-process locks for other tracker stores).
         """
         from supportbot.kb.index import KBIndex
         from supportbot.nlu.entities import EntityExtractor
@@ -178,19 +186,20 @@ class Bot:
         store = (tracker_store if isinstance(tracker_store, TrackerStore)
                  else open_tracker_store(tracker_store))
         bot = cls(project, nlu, kb, entities, manifest, store, queue, actions,
-                  _action_endpoint(action_endpoint))
+                  _action_endpoint(action_endpoint), lock_store=lock_store)
         bot.queue.open()  # a mistyped queue URL fails here, not at the first handoff
         return bot
 
     def with_stores(self, *, tracker_store: TrackerStore | str | None = None,
-                    queue: HandoffQueue | str | None = None) -> Bot:
+                    queue: HandoffQueue | str | None = None,
+                    lock_store: LockStore | str | None = None) -> Bot:
         """A bot sharing this one's trained model but with its own conversation state
         (the same defaults as `load`)."""
         store = (tracker_store if isinstance(tracker_store, TrackerStore)
                  else open_tracker_store(tracker_store))
         bot = Bot(self.project, self.nlu, self.kb, self.entities, self.manifest, store, queue,
                   self.actions.registry, self.actions.server.endpoint
-                  if self.actions.server is not None else None)
+                  if self.actions.server is not None else None, lock_store=lock_store)
         bot.queue.open()
         return bot
 
@@ -291,6 +300,9 @@ class Bot:
         info = self.handoff.info(result.ticket) if result.ticket is not None else None
         return Turn(cid, tuple(result.replies), parse, result.action, result.reason,
                     handoff=info, kb=result.kb, debug=result.debug)
+
+    def _understand_in_context(self, text: str, language: str | None) -> Parse:
+        return self._understand(text, language, with_nlu=True)
 
     def _quiet_parse(self, text: str, tracker: Tracker) -> Parse:
         """Language and payload only: while a person owns the conversation, no NLU runs."""

@@ -9,7 +9,7 @@ from supportbot.dialogue.events import Event
 from supportbot.dialogue.nlg import Reply
 from supportbot.dialogue.tracker import Tracker
 from supportbot.stores import TrackerStore
-from supportbot.stores.locks import InProcessLockStore
+from supportbot.stores.locks import LockStore, open_lock_store
 
 Outbound = Callable[[str, Reply], None]
 
@@ -17,9 +17,12 @@ Outbound = Callable[[str, Reply], None]
 class ConversationLog:
     """Append-only conversation logs with one writer per conversation at a time."""
 
-    def __init__(self, store: TrackerStore, locks: InProcessLockStore | None = None):
+    def __init__(self, store: TrackerStore, locks: LockStore | str | None = None):
+        """`locks`: a LockStore or lock store URL; by default the one that fits `store` (see
+        `stores.locks.open_lock_store`: a SQLite tracker database also holds the locks, so
+        processes sharing it take turns)."""
         self.store = store
-        self.locks = locks or InProcessLockStore()
+        self.locks = locks if isinstance(locks, LockStore) else open_lock_store(locks, store)
         self.outbound: Outbound | None = None
 
     @contextmanager
