@@ -148,9 +148,12 @@ CREATE TABLE IF NOT EXISTS conversation_locks (
     conversation_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
     acquired_at REAL NOT NULL,
-    expires_at REAL NOT NULL
+    expires_at REAL NOT NULL,
+    next_owner TEXT,
+    reserved_until REAL NOT NULL DEFAULT 0
 )
 """
+_RESERVE_S = 1.0  # how long a waiter's claim on the next turn lasts without a new poll
 
 
 class SQLiteLockStore(CrossProcessLockStore):
@@ -160,7 +163,9 @@ class SQLiteLockStore(CrossProcessLockStore):
     an unexpired row of another owner is there; then it retries with backoff until `timeout`.
     A background thread extends the holder's leases every `expiry / 3` seconds, so long turns
     keep their lock; a process that dies stops extending them and its leases are taken over
-    `expiry` seconds later at most. Releasing deletes the row.
+    `expiry` seconds later at most. A waiter reserves the next turn, so processes take turns
+    instead of the fastest one taking the lock again and again. Releasing deletes the row (or
+    leaves it free for the waiter that reserved it).
     """
 
     def __init__(self, path: Path | str, *, expiry: float = DEFAULT_LOCK_EXPIRY_S,
@@ -204,34 +209,43 @@ class SQLiteLockStore(CrossProcessLockStore):
             if left <= 0:
                 raise self._timeout_error(conversation_id, wait, holder)
             time.sleep(min(left, delay * random.uniform(0.5, 1.5)))
-            delay = min(delay * 1.6, 0.05)
+            delay = min(delay * 1.6, 0.025)
         with self._held_guard:
             self._held[conversation_id] = owner
             self._ensure_refresher()
         return owner
 
     def _try(self, conversation_id: str, owner: str) -> str | None:
-        """Take the lease if it is free or expired: None; else the current holder."""
+        """Take the lease if it is free or expired and no other waiter has reserved the next
+        turn: None; else the current holder. A waiter that finds the lease held reserves the
+        next turn (for `_RESERVE_S` seconds, renewed by each poll), so a process that sends
+        message after message cannot starve another one that polls."""
         conn = self._conn()
         now = time.time()
         conn.execute("BEGIN IMMEDIATE")
         try:
             row = conn.execute(
-                "SELECT owner, expires_at FROM conversation_locks WHERE conversation_id = ?",
-                (conversation_id,)).fetchone()
-            if row is not None and row[1] > now:
-                conn.execute("ROLLBACK")
-                return str(row[0])
+                "SELECT owner, expires_at, next_owner, reserved_until FROM conversation_locks "
+                "WHERE conversation_id = ?", (conversation_id,)).fetchone()
+            held = row is not None and bool(row[0]) and row[1] > now
+            reserved = row is not None and row[2] is not None and row[3] > now
+            if held or (reserved and row[2] != owner):
+                if not reserved or row[2] == owner:
+                    conn.execute("UPDATE conversation_locks SET next_owner = ?, "
+                                 "reserved_until = ? WHERE conversation_id = ?",
+                                 (owner, now + _RESERVE_S, conversation_id))
+                conn.execute("COMMIT")
+                return str(row[0] if held else row[2])
             conn.execute(
-                "INSERT OR REPLACE INTO conversation_locks "
-                "(conversation_id, owner, acquired_at, expires_at) VALUES (?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO conversation_locks (conversation_id, owner, acquired_at, "
+                "expires_at, next_owner, reserved_until) VALUES (?, ?, ?, ?, NULL, 0)",
                 (conversation_id, owner, now, now + self.expiry))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        if row is not None:
+        if row is not None and row[0] and row[1] <= now:
             log.warning("conversation %r: took over the lock of %s, which expired %.1f s ago "
                         "(its process died or stalled)", conversation_id, row[0], now - row[1])
         return None
@@ -239,10 +253,23 @@ class SQLiteLockStore(CrossProcessLockStore):
     def _release(self, conversation_id: str, owner: str) -> None:
         with self._held_guard:
             self._held.pop(conversation_id, None)
-        deleted = self._conn().execute(
-            "DELETE FROM conversation_locks WHERE conversation_id = ? AND owner = ?",
-            (conversation_id, owner)).rowcount
-        if not deleted:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # a row with a waiter's reservation stays (free) for that waiter; else it goes
+            kept = conn.execute(
+                "UPDATE conversation_locks SET owner = '', expires_at = 0 WHERE "
+                "conversation_id = ? AND owner = ? AND next_owner IS NOT NULL "
+                "AND reserved_until > ?", (conversation_id, owner, time.time())).rowcount
+            deleted = 0 if kept else conn.execute(
+                "DELETE FROM conversation_locks WHERE conversation_id = ? AND owner = ?",
+                (conversation_id, owner)).rowcount
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        if not kept and not deleted:
             log.warning("conversation %r: the lock had expired and was taken over before this "
                         "turn ended (was the process stalled for more than %g s?)",
                         conversation_id, self.expiry)
