@@ -174,9 +174,12 @@ def transfer(
     = None,
     queue_url: QueueUrl = None,
 ) -> None:
-    """Move a ticket to another queue or straight to another agent."""
-    with _open(queue_url) as q:
-        moved = q.transfer(ticket, queue=to_queue, agent_id=to_agent)
+    """Move a ticket to another queue (one of handoff.queues in ./config.yml, or one that
+    already has tickets or agents) or straight to another agent."""
+    config = _project_config()
+    with open_queue(resolve_queue_url(queue_url, config), config) as q:
+        known = set((config or HandoffConfig()).queues) | {"default"} | set(q.stats().queues)
+        moved = q.transfer(ticket, queue=to_queue, agent_id=to_agent, known_queues=known)
     typer.echo(f"Ticket {moved.id} is {moved.status.value} in queue {moved.queue}"
                + (f" with {moved.agent_id}." if moved.agent_id else "."))
 

@@ -472,15 +472,24 @@ class SqlQueue(ABC):
         return self._close_by_agent(ticket_id, agent_id, Status.RETURNED)
 
     def transfer(self, ticket_id: str, queue: str | None = None,
-                 agent_id: str | None = None) -> Ticket:
+                 agent_id: str | None = None, *,
+                 known_queues: Iterable[str] | None = None) -> Ticket:
         """Back to waiting in `queue`, or straight to `agent_id` when that agent is online and has room.
 
         A ticket sent back to waiting keeps its original place among tickets of equal priority.
+        `known_queues`: when given, a `queue` outside it is refused (a mistyped name would strand
+        the ticket where no agent looks).
         """
         if queue is None and agent_id is None:
             raise HandoffError(f"transfer of ticket {ticket_id} needs a queue or an agent")
         if queue is not None and not queue:
             raise HandoffError(f"transfer of ticket {ticket_id}: queue name is empty")
+        if queue is not None and known_queues is not None:
+            known = sorted(set(known_queues))
+            if queue not in known:
+                raise HandoffError(f"transfer of ticket {ticket_id}: there is no queue {queue!r} "
+                                   f"(queues: {', '.join(known)}); add it to handoff.queues in "
+                                   "config.yml or pick one of these")
         now = self.clock()
         with self._transaction(write=True) as db:
             target = self._agent(db, agent_id, lock=True) if agent_id is not None else None

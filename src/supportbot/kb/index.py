@@ -311,8 +311,18 @@ class KBIndex:
 
     @classmethod
     def load(cls, folder: str | Path, encoder: Encoder | None) -> KBIndex:
-        """Read an index written by `save`. Pass the same encoder model it was built with."""
-        folder = Path(folder)
+        """Read an index written by `save`. Pass the same encoder model it was built with.
+        Any malformed part (wrong JSON shapes, a corrupt faiss file) is a ModelError."""
+        try:
+            return cls._load(Path(folder), encoder)
+        except ModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - model files may be corrupt or hostile
+            raise ModelError(f"cannot read the KB index in {folder} ({type(exc).__name__}: "
+                             f"{str(exc)[:200]}); retrain the model") from None
+
+    @classmethod
+    def _load(cls, folder: Path, encoder: Encoder | None) -> KBIndex:
         path = folder / _MANIFEST
         if not path.exists():
             raise ModelError(f"{path} not found: {folder} is not a saved KB index "

@@ -128,6 +128,7 @@ class NluModel:
         texts = [text for _, text, _ in triples]
         labels = [label for label, _, _ in triples]
         intents = sorted(set(labels))
+        _check_size(len(texts), len(intents))
         index = {name: i for i, name in enumerate(intents)}
         y = np.array([index[name] for name in labels], dtype=np.int64)
         encoder = _encoder_for(settings, encoder)
@@ -288,8 +289,18 @@ class NluModel:
 
     @classmethod
     def load(cls, folder: Path, encoder: Encoder | None = None) -> NluModel:
-        """Load a saved model; `encoder` must use the model it was trained with."""
-        folder = Path(folder)
+        """Load a saved model; `encoder` must use the model it was trained with. Any malformed
+        part (wrong JSON shapes, arrays that do not fit together) is a ModelError."""
+        try:
+            return cls._load(Path(folder), encoder)
+        except ModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - model files may be corrupt or hostile
+            raise ModelError(f"{folder}: NLU model files are corrupt ({type(exc).__name__}: "
+                             f"{str(exc)[:200]}); retrain with `supportbot train`") from None
+
+    @classmethod
+    def _load(cls, folder: Path, encoder: Encoder | None) -> NluModel:
         try:
             meta = json.loads((folder / "nlu.json").read_text())
         except (OSError, ValueError) as exc:
@@ -334,6 +345,33 @@ class NluModel:
 
 
 # ---------------------------------------------------------------------- training steps
+TRAIN_MEMORY_MB_ENV = "SUPPORTBOT_TRAIN_MAX_MEMORY_MB"
+TRAIN_MEMORY_MB = 8192
+
+
+def _check_size(n_examples: int, n_intents: int) -> None:
+    """Refuse, before anything is allocated, a training whose examples x intents score
+    matrices (a few float32 copies each, in every cross-validation fold) would not fit: the
+    intent limit of the project checks, and a memory estimate against
+    $SUPPORTBOT_TRAIN_MAX_MEMORY_MB (default 8192)."""
+    import os
+
+    from supportbot.project.checks import MAX_INTENTS_ENV, max_intents
+
+    if n_intents > max_intents():
+        raise ModelError(f"the NLU data has {n_intents} intents; the limit is {max_intents()} "
+                         f"(merge intents or move answers to the knowledge base; the operator "
+                         f"can raise ${MAX_INTENTS_ENV})")
+    raw = os.environ.get(TRAIN_MEMORY_MB_ENV, "").strip()
+    budget_mb = int(raw) if raw.isdigit() and int(raw) > 0 else TRAIN_MEMORY_MB
+    # logits, probabilities, gradient and out-of-fold copies: ~6 float32 matrices
+    estimate_mb = 6 * 4 * n_examples * n_intents / 1_048_576
+    if estimate_mb > budget_mb:
+        raise ModelError(f"training {n_examples} examples x {n_intents} intents needs about "
+                         f"{estimate_mb:,.0f} MB, over the {budget_mb} MB budget "
+                         f"(${TRAIN_MEMORY_MB_ENV}); use fewer intents or examples")
+
+
 def first_labels(examples: Sequence[Example]) -> list[Example]:
     """`examples` without the later copies of a text already seen under another intent
     (compared like the `conflicting-example` check: case and spacing ignored), so the

@@ -40,9 +40,25 @@ class ProjectParts:
     form_sources: dict[str, Source] = field(default_factory=dict)
 
 
+MAX_INTENTS = 2000
+"""Intents the classifier trains at most (the operator may change it with $SUPPORTBOT_MAX_INTENTS).
+Its weights and scores grow with examples x intents; real support bots have tens to a few
+hundred intents (BANKING77: 77, CLINC150: 150)."""
+MAX_INTENTS_ENV = "SUPPORTBOT_MAX_INTENTS"
+
+
+def max_intents() -> int:
+    """MAX_INTENTS, or the operator's $SUPPORTBOT_MAX_INTENTS when it is a positive number."""
+    import os
+
+    raw = os.environ.get(MAX_INTENTS_ENV, "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else MAX_INTENTS
+
+
 def run_checks(parts: ProjectParts, report: Report) -> None:
     """Run every cross-reference check, adding problems to `report`."""
     names = _Names(parts)
+    _check_intent_count(parts.nlu, report)
     _check_examples(parts.nlu, report)
     _check_intent_coverage(parts, names, report)
     _check_entities_in_examples(parts, report)
@@ -123,6 +139,21 @@ def _check_examples(nlu: NluData, report: Report) -> None:
         if n < 2 and "/" not in intent:
             report.warning(f"intent {intent!r} has only {n} example", first_source[intent],
                            "add at least 2 (better 10+) varied examples", code="few-examples")
+
+
+def _check_intent_count(nlu: NluData, report: Report) -> None:
+    limit = max_intents()
+    seen: dict[str, Source] = {}
+    for ex in nlu.examples:
+        if ex.base_intent not in seen:
+            seen[ex.base_intent] = ex.source
+            if len(seen) == limit + 1:
+                report.error(f"the NLU data has more than {limit} intents (intent "
+                             f"{ex.base_intent!r} here is number {limit + 1})", ex.source,
+                             "merge related intents, or move answers to the knowledge base "
+                             f"(data/kb/); the operator can raise ${MAX_INTENTS_ENV}",
+                             code="too-many-intents")
+                return
 
 
 def _check_intent_coverage(parts: ProjectParts, names: _Names, report: Report) -> None:

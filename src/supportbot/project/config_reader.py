@@ -173,13 +173,31 @@ def _read_policies(value: Any, parent: dict, ctx: FileContext) -> None:
                     code="not-executed")
 
 
+def is_model_folder(path: Path) -> bool:
+    """True when the folder holds a sentence-transformers (or Hugging Face) model: a
+    `config.json` or `modules.json` as a regular file."""
+    return any((path / n).is_file() for n in ("config.json", "modules.json",
+                                              "config_sentence_transformers.json"))
+
+
+def model_folder_problem(name: str, root: Path | None = None) -> str | None:
+    """Why `name`, a folder that exists, is not an embedding model; None otherwise."""
+    path = Path(name).expanduser()
+    if not path.is_absolute() and root is not None and (root / path).is_dir():
+        path = root / path
+    if path.is_dir() and not is_model_folder(path):
+        return (f"embedding_model {name!r} is a folder but not a sentence-transformers model "
+                "(it has no config.json or modules.json)")
+    return None
+
+
 def model_available(name: str, root: Path | None = None) -> bool:
     """True when `name` is a local model folder or an installed packaged model (gt-*)."""
     path = Path(name).expanduser()
     if not path.is_absolute() and root is not None and (root / path).is_dir():
-        return True
+        return is_model_folder(root / path)
     if path.is_dir():
-        return True
+        return is_model_folder(path)
     try:
         from supportbot.embeddings import _PACKAGED as packaged
     except ImportError:  # pragma: no cover - embeddings always ships with supportbot
@@ -215,7 +233,13 @@ def _read_nlu_settings(value: Any, parent: dict, ctx: FileContext, mapped: _Mapp
             if model is None or model is False:
                 settings = replace(settings, embedding_model=None)
             elif isinstance(model, str) and model.strip():
-                if not model_available(model, root):
+                folder_problem = model_folder_problem(model, root)
+                if folder_problem is not None:
+                    ctx.error(folder_problem, value, "embedding_model",
+                              hint="give the folder of a downloaded sentence-transformers model, "
+                                   "an installed packaged model such as all-MiniLM-L6-v2, or "
+                                   "`embedding_model: null` to use n-grams only", code="model")
+                elif not model_available(model, root):
                     ctx.warning(f"embedding_model {model!r} is neither an installed packaged "
                                 "model nor a local folder; training will fail", value,
                                 "embedding_model",

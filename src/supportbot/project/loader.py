@@ -72,8 +72,11 @@ def sort_problems(problems: list[Problem] | tuple[Problem, ...]) -> list[Problem
 # ------------------------------------------------------------------ files
 def project_files(root: Path) -> tuple[Path | None, list[Path], list[Path], list[Path]]:
     """(config file, domain files, data files, other files under data/), each sorted."""
-    config = next((root / n for n in ("config.yml", "config.yaml") if (root / n).is_file()), None)
-    domain = [root / n for n in ("domain.yml", "domain.yaml") if (root / n).is_file()]
+    def present(path: Path) -> bool:  # a FIFO or device is listed too (and refused on reading)
+        return path.exists() and not path.is_dir()
+
+    config = next((root / n for n in ("config.yml", "config.yaml") if present(root / n)), None)
+    domain = [root / n for n in ("domain.yml", "domain.yaml") if present(root / n)]
     if (root / "domain").is_dir():
         domain += _walk(root / "domain")[0]
     data, other = _walk(root / "data") if (root / "data").is_dir() else ([], [])
@@ -91,6 +94,20 @@ def _walk(folder: Path) -> tuple[list[Path], list[Path]]:
             path = Path(dirpath) / name
             (yaml_files if path.suffix.lower() in YAML_SUFFIXES else other).append(path)
     return yaml_files, other
+
+
+def _outside_link(path: Path, root: Path) -> str | None:
+    """Where `path` really leads when a symbolic link (of the file or a folder above it inside
+    the project) takes it outside the project folder `root`; None when it stays inside."""
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):  # a link loop
+        return "a link loop"
+    try:
+        real.relative_to(root.resolve())
+    except ValueError:
+        return str(real)
+    return None
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -124,6 +141,18 @@ def _load(root: Path) -> tuple[Project | None, Report]:
         if note:
             report.warning(note, Source(_rel(path, root)),
                            "convert it to YAML (e.g. `rasa data convert nlu`)", code="not-read")
+
+    for path in ([config_path] if config_path else []) + domain_paths + data_paths:
+        target = _outside_link(path, root)
+        if target is not None:
+            report.error(f"symbolic link to {target}, outside the project folder; it is not "
+                         "read", Source(_rel(path, root)),
+                         "copy the file into the project instead of linking to it",
+                         code="outside-link")
+    if config_path is not None and _outside_link(config_path, root) is not None:
+        config_path = None
+    domain_paths = [p for p in domain_paths if _outside_link(p, root) is None]
+    data_paths = [p for p in data_paths if _outside_link(p, root) is None]
 
     log = NotExecutedLog()
     config = Config()

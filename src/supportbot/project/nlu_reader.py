@@ -82,7 +82,10 @@ def read_nlu(section: Any, parent: dict, ctx: FileContext, out: NluBuilder) -> N
         ctx.check_keys(item, _ITEM_KEYS[kind], f"nlu {kind} item")
         name = item[kind]
         if isinstance(name, (int, float)) and not isinstance(name, bool):
-            name = str(name)
+            ctx.error(f"`{kind}: {name}` is a number, but a {kind} name must be text", item,
+                      kind, hint=f'quote it (`{kind}: "{name}"`) if the number is meant as the '
+                                 "name, or give the name you meant", code="wrong-type")
+            continue
         if not isinstance(name, str) or not name.strip():
             ctx.error(f"`{kind}` must name something (text)", item, kind, code="wrong-type")
             continue

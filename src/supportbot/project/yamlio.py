@@ -10,17 +10,25 @@ strings, dates stay strings.
 """
 from __future__ import annotations
 
+import os
 import re
+import stat
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
-from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from supportbot.errors import Problem
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 """Files larger than this are refused (a bot project file is rarely above a few MB)."""
+
+MAX_ALIAS_EXPANSION = 100_000
+"""How many nodes aliases (`*name`) may add to a file once expanded. Real projects reuse a
+block a few times; a file whose aliases nest into millions of nodes (a "billion laughs" bomb)
+is refused with the line of the offending anchor."""
 
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -148,7 +156,12 @@ def parse_yaml(text: str, file: str) -> tuple[Any, list[Problem]]:
     """Parse one YAML document from `text`; problems name `file` and the parser's line."""
     loader = _Loader(text)
     try:
-        data = loader.get_single_data()
+        node = loader.get_single_node()
+        if node is not None:
+            problem = _alias_problem(node, file)
+            if problem is not None:
+                return None, [problem]
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -186,23 +199,89 @@ def parse_yaml(text: str, file: str) -> tuple[Any, list[Problem]]:
     return data, problems
 
 
+def _alias_problem(root: Node, file: str) -> Problem | None:
+    """A Problem when aliases expand `root` by more than MAX_ALIAS_EXPANSION nodes or refer to
+    their own parent; counted over the composed node graph (each node once), before anything
+    is built."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            total = 1
+            for child in _children(node):
+                total += sizes[id(child)]
+            sizes[key] = total
+            if total - len(sizes) > MAX_ALIAS_EXPANSION:
+                return Problem(
+                    "error", f"aliases (`*name`) expand this block to more than "
+                             f"{MAX_ALIAS_EXPANSION:,} items", file, node.start_mark.line + 1,
+                    "write the block out or reuse it fewer times; nested aliases multiply",
+                    code="alias-bomb")
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            return Problem("error", "an alias (`*name`) refers to a block that contains it",
+                           file, node.start_mark.line + 1,
+                           "an anchor cannot be used inside itself", code="alias-loop")
+        on_path.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in on_path:
+                return Problem("error", "an alias (`*name`) refers to a block that contains it",
+                               file, node.start_mark.line + 1,
+                               "an anchor cannot be used inside itself", code="alias-loop")
+            if id(child) not in sizes:
+                stack.append((child, False))
+    return None
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
 def read_yaml_file(path: Path, file: str) -> tuple[Any, list[Problem]]:
-    """Read and parse `path` (reported as `file`); (None, problems) when it cannot be read."""
+    """Read and parse `path` (reported as `file`); (None, problems) when it cannot be read.
+
+    Only regular files are read (a FIFO, device or socket is refused before it is opened), and
+    at most MAX_FILE_BYTES + 1 bytes are read whatever the file claims its size is."""
     try:
-        size = path.stat().st_size
+        info = path.stat()
     except OSError as exc:
         return None, [Problem("error", f"cannot read file: {exc.strerror}", file,
                               hint="check that it exists and is readable", code="io")]
-    if size > MAX_FILE_BYTES:
-        return None, [Problem(
-            "error", f"file is {size / 1_048_576:.1f} MB; the limit is "
-                     f"{MAX_FILE_BYTES // 1_048_576} MB per file", file,
-            hint="split it into several smaller files under data/", code="too-large")]
+    if not stat.S_ISREG(info.st_mode):
+        return None, [Problem("error", "not a regular file (a device, FIFO or socket)", file,
+                              hint="replace it with an ordinary YAML file", code="not-a-file")]
+    too_large = Problem(
+        "error", f"file is over the limit of {MAX_FILE_BYTES // 1_048_576} MB per file", file,
+        hint="split it into several smaller files under data/", code="too-large")
+    if info.st_size > MAX_FILE_BYTES:
+        return None, [replace(too_large, message=f"file is {info.st_size / 1_048_576:.1f} MB; "
+                                                 f"the limit is {MAX_FILE_BYTES // 1_048_576} "
+                                                 "MB per file")]
     try:
-        raw = path.read_bytes()
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+        fd = os.open(path, flags)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None, [Problem("error", "not a regular file (a device, FIFO or socket)",
+                                      file, hint="replace it with an ordinary YAML file",
+                                      code="not-a-file")]
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         return None, [Problem("error", f"cannot read file: {exc.strerror}", file,
                               hint="check file permissions", code="io")]
+    if len(raw) > MAX_FILE_BYTES:
+        return None, [too_large]
     if b"\x00" in raw:
         line = raw.count(b"\n", 0, raw.index(b"\x00")) + 1
         return None, [Problem("error", "file contains binary data (a NUL byte), not YAML text",
