@@ -388,9 +388,6 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
     ("hy", "return_window_asked_inside_return_form"):
         "'ուզում եմ ականջակալները հետ ուղարկել' parses as human_handoff 0.34 with return_item "
         "0.33 close behind: ambiguous, so the bot asks to rephrase instead of starting the return",
-    ("ru", "bot_question_then_tracking"):
-        "'вы бот?' (no Russian bot_challenge examples) is read as goodbye at 0.28 without "
-        "falling back: the bot says goodbye",
 }
 
 
@@ -635,11 +632,7 @@ def test_never_mind_then_no_continues_the_form(bot, conversation_id):
 
 @pytest.mark.parametrize(("language", "start", "question"), [
     pytest.param("en", "where is my parcel", "how much is delivery?", id="en"),
-    pytest.param("ru", "где моя посылка", "сколько стоит доставка?", id="ru",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "'сколько стоит доставка?' is classified delivery_time 0.97 (no Russian "
-                     "delivery_cost examples); the intent's response (delivery times) wins over "
-                     "the FAQ answer delivery_cost_standard, which also scored 0.97"))),
+    pytest.param("ru", "где моя посылка", "сколько стоит доставка?", id="ru"),
     pytest.param("hy", "որտեղ է ծանրոցս", "որքա՞ն արժե առաքումը", id="hy",
                  marks=pytest.mark.xfail(strict=True, reason=(
                      "'որտեղ է ծանրոցս' is not understood (order_status 0.11, fallback): the "

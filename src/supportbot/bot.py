@@ -43,12 +43,15 @@ from supportbot.project.endpoints import ActionEndpoint, action_endpoint_from_ur
 from supportbot.project.types import Project, Response
 from supportbot.stores import TrackerStore, open_tracker_store
 from supportbot.stores.locks import LockStore
+from supportbot.textnorm import normalize_text
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 5000
 MAX_CONVERSATION_ID_CHARS = 256
-_CONVERSATION_ID = re.compile(r"^[^\x00-\x1f]+$")
+# no C0/C1 control characters (\Z: a trailing newline is not silently accepted) and no lone
+# surrogates (no database can store them)
+_CONVERSATION_ID = re.compile(r"[^\x00-\x1f\x7f-\x9f\ud800-\udfff]+\Z")
 
 
 @dataclass(frozen=True)
@@ -209,7 +212,10 @@ class Bot:
 
     # ------------------------------------------------------------------ understanding
     def parse(self, text: str, previous_language: str | None = None) -> Parse:
-        """Understand one message: language, intent ranking, entities (no conversation state)."""
+        """Understand one message: language, intent ranking, entities (no conversation state).
+
+        The text is normalized first (`supportbot.textnorm.normalize_text`); ConversationError
+        for an empty, invisible-only or over-long message."""
         return self._understand(_clean_text(text), previous_language, with_nlu=True)
 
     def _understand(self, text: str, previous_language: str | None, with_nlu: bool) -> Parse:
@@ -258,8 +264,15 @@ class Bot:
             try:
                 turn = self._handle_locked(tracker, add, text, channel, metadata or {},
                                            customer_id or conversation_id)
-            finally:
-                self.store.append(conversation_id, new)
+            except BaseException:
+                # no half-turn: keep the customer's message, drop what the bot did after it
+                # (replies the caller never got, actions that did not finish); the queue stays
+                # the source of truth for a ticket opened before the failure
+                self.store.append(conversation_id, _failed_turn_events(
+                    new, text, channel, metadata or {},
+                    tracker.language or self.project.config.language))
+                raise
+            self.store.append(conversation_id, new)
             return turn
 
     async def handle_async(self, conversation_id: str, text: str, **kwargs: Any) -> Turn:
@@ -331,12 +344,33 @@ def _action_endpoint(value: ActionEndpoint | str | None) -> ActionEndpoint | Non
     return value
 
 
+def _failed_turn_events(new: list[Event], text: str, channel: str, metadata: dict[str, Any],
+                        language: str) -> list[Event]:
+    """What a turn that raised leaves in the log: the events up to the customer's message
+    (a message the turn had not recorded yet is recorded without NLU), nothing after it."""
+    for i, event in enumerate(new):
+        if isinstance(event, UserMessage):
+            kept, dropped = new[: i + 1], len(new) - i - 1
+            break
+    else:
+        kept, dropped = [*new, UserMessage(
+            text=text, parse=Parse(text=text, intent="", confidence=0.0, language=language),
+            channel=channel, metadata=metadata)], 0
+    log.warning("a turn failed: the customer's message is kept, %d bot event(s) after it "
+                "are dropped", dropped)
+    return kept
+
+
 def _clean_text(text: str) -> str:
+    """The message as supportbot handles it (`normalize_text`), or ConversationError for a
+    non-string, an empty or invisible-only, or an over-long message."""
     if not isinstance(text, str):
         raise ConversationError(f"message text must be a string, got {type(text).__name__}")
-    text = text.strip()
-    if not text:
+    if not text.strip():
         raise ConversationError("message text is empty")
+    text = normalize_text(text)
+    if not text:
+        raise ConversationError("message text is empty (only invisible characters)")
     if len(text) > MAX_MESSAGE_CHARS:
         raise ConversationError(
             f"message is {len(text)} characters long; the limit is {MAX_MESSAGE_CHARS}")
@@ -344,9 +378,15 @@ def _clean_text(text: str) -> str:
 
 
 def _check_conversation_id(conversation_id: str) -> None:
-    if (not isinstance(conversation_id, str) or not conversation_id
-            or len(conversation_id) > MAX_CONVERSATION_ID_CHARS
+    """ConversationError unless the id is a string of 1-256 characters, not all whitespace,
+    without control characters (a trailing newline included) or lone surrogates."""
+    if not isinstance(conversation_id, str):
+        raise ConversationError(
+            f"invalid conversation id {conversation_id!r}: it must be a string, got "
+            f"{type(conversation_id).__name__}")
+    if (not conversation_id.strip() or len(conversation_id) > MAX_CONVERSATION_ID_CHARS
             or not _CONVERSATION_ID.match(conversation_id)):
         raise ConversationError(
             f"invalid conversation id {conversation_id!r}: use 1-{MAX_CONVERSATION_ID_CHARS} "
-            "printable characters")
+            "printable characters (no control characters, line breaks or lone surrogates, "
+            "not only spaces)")

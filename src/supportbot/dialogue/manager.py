@@ -58,6 +58,7 @@ FORM_STOP_CONFIRM = "form_stop_confirm"
 ACTION_FAILED = "action_failed"
 MAX_ACTIONS_PER_TURN = 10
 FOLLOW_UP_MIN_SCORE = 0.4
+ELLIPSIS_MAX_WORDS = 6
 THANKS_RESPONSES = ("utter_thank_you", "utter_thanks", "utter_you_are_welcome")
 # intents whose message, inside a form, is small talk rather than an answer
 SMALLTALK_IN_FORMS = frozenset({"greet", "thank_you", "thankyou", "thanks", "goodbye",
@@ -100,7 +101,8 @@ class DialogueManager:
 
     def __init__(self, project: Project, renderer: Renderer, policy: DialoguePolicy,
                  escalation: EscalationPolicy, handoff: HandoffFlow, actions: ActionRunner,
-                 kb: Any, search_kb: Callable[[Parse], KBOutcome]):
+                 kb: Any, search_kb: Callable[[Parse], KBOutcome],
+                 understand: Callable[[str, str | None], Parse] | None = None):
         self.project = project
         self.domain = project.domain
         self.renderer = renderer
@@ -110,6 +112,7 @@ class DialogueManager:
         self.actions = actions
         self.kb = kb
         self.search_kb = search_kb
+        self.understand = understand
         self.trigger_intents = _form_trigger_intents(project)
 
     # ------------------------------------------------------------------ the turn
@@ -147,6 +150,7 @@ class DialogueManager:
     def _open_turn(self, turn: _Turn) -> TurnResult:
         plan = self.policy.decide(turn.tracker, turn.parse, turn.kb)
         plan = self._follow_up(plan, turn)
+        plan = self._elliptical(plan, turn)
         plan = self._new_value_for_last_form(plan, turn)
         decision = self.escalation.check(turn.tracker, turn.parse, self._candidate(plan, turn))
         debug = {"escalation": decision.to_dict()}
@@ -194,6 +198,44 @@ class DialogueManager:
                 return Plan("kb_answer", f"follow-up on the same topic: KB entry {entry!r} "
                             f"scored {score:.2f}", (AnswerFromKB(entry),), kb_entry=entry)
         return plan
+
+    def _elliptical(self, plan: Plan, turn: _Turn) -> Plan:
+        """"And how much is it?" right after an answer: a short message the NLU cannot place on
+        its own is read together with the previous question; a new answer from that reading
+        (another FAQ entry or intent than the one just given) is a follow-up."""
+        parse = turn.parse
+        last = _last_topic(turn.tracker)
+        if (not plan.is_fallback or parse.from_payload or self.understand is None
+                or last is None or len(words(parse.text)) > ELLIPSIS_MAX_WORDS):
+            return plan
+        previous = turn.tracker.user_messages()[-2:-1]
+        if not previous:
+            return plan
+        given = _kb_entries_given(turn.tracker)
+        for context in (previous[0].text, _topic_words(last)):
+            found = self._reading_with(context, turn, last, given)
+            if found is not None:
+                return found
+        return plan
+
+    def _reading_with(self, context: str, turn: _Turn, last: str,
+                      given: set[str]) -> Plan | None:
+        """A new answer for the message read together with `context`, if there is one."""
+        assert self.understand is not None
+        combined = self.understand(f"{context} {turn.parse.text}", turn.parse.language)
+        kb = self.search_kb(combined)
+        why = f"short follow-up read with {context!r}"
+        if kb.kind == "answer" and kb.entry_id and kb.entry_id not in given:
+            return Plan("kb_answer", f"{why}: KB entry {kb.entry_id!r} scored {kb.score:.2f}",
+                        (AnswerFromKB(kb.entry_id),), kb_entry=kb.entry_id)
+        name = f"utter_{combined.intent}"
+        smalltalk = combined.intent in self.escalation.config.smalltalk_intents
+        if (not combined.fallback and not smalltalk and self.renderer.has(name)
+                and combined.confidence >= CONFIDENT_INTENT
+                and f"intent:{combined.intent}" != last):
+            return Plan(name, f"{why}: intent {combined.intent!r} "
+                        f"({combined.confidence:.2f})", (Respond(name),))
+        return None
 
     def _new_value_for_last_form(self, plan: Plan, turn: _Turn) -> Plan:
         """"Sorry, wrong one - it's NW-660212" after a form finished: a message the NLU is not
@@ -261,8 +303,8 @@ class DialogueManager:
         other_intent = parse.intent not in self.trigger_intents.get(form.name, ())
         answerable = turn.kb.kind == "answer" or (has_response and other_intent)
         if extraction.empty or not extraction.values:
-            # nothing valid was given: any answer we have beats re-asking blindly
-            return answerable or (has_response and looks_like_question(parse.text))
+            # nothing valid was given: a question, or anything we can answer, is a side question
+            return answerable or looks_like_question(parse.text)
         return looks_like_question(parse.text) and (answerable or has_response)
 
     def _form_answer(self, turn: _Turn, form: FormDef,
@@ -637,6 +679,13 @@ def _last_topic(tracker: Tracker) -> str | None:
             return "intent:" + reply.template[len("utter_"):]
         return None
     return None
+
+
+def _topic_words(topic: str) -> str:
+    """The head word of a topic name: `intent:delivery_time` -> "delivery",
+    `kb:refund_status` -> "refund" (intent and entry names put the subject first)."""
+    name = topic.split(":", 1)[-1].split("/", 1)[-1]
+    return name.split("_", 1)[0]
 
 
 def _index_of_latest_message(tracker: Tracker) -> int:

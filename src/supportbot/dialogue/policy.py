@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from supportbot.dialogue.intake import looks_like_question
 from supportbot.dialogue.rules import best_rule
 from supportbot.dialogue.tracker import Tracker
 from supportbot.nlu.parse import Parse
@@ -134,9 +135,11 @@ class DialoguePolicy:
         if match is not None:
             steps = tuple(a for a in match.actions if a != "action_listen")
             starts_form = bool(steps) and steps[0] in self.forms
-            if starts_form and kb.kind in ("answer", "clarify") and not intent_is_surer:
-                # a form would start asking questions; a surer FAQ answer (or a "did you mean"
-                # when the intent is unsure) serves the customer better
+            if (starts_form and kb.kind in ("answer", "clarify") and not intent_is_surer
+                    and looks_like_question(parse.text)):
+                # a question a surer FAQ entry answers (or a "did you mean" when the intent is
+                # unsure) is better served by the answer than by a form's questions; a
+                # request ("I want to return my headphones") starts the form
                 steps = ()
             if steps:
                 return Plan(f"rule:{match.rule.name}", f"rule {match.rule.name!r} matched",
