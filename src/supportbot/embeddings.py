@@ -61,9 +61,36 @@ def resolve_model_path(name: str) -> Path:
     return Path(module.get_model_path())
 
 
+CACHE_FILE = "vectors.sbec"  # the cache file in a cache folder (replaces keys.txt + vectors.f32)
+_FILE_MAGIC = b"SBEMBC02"  # file header: magic, vector dimension (uint32), reserved (uint32)
+_HEADER_SIZE = 16
+_RECORD_MAGIC = 0x52434553  # b"SECR" little-endian: first word of every record
+_KEY_BYTES = 64  # a key is stored in a fixed field (UTF-8, NUL-padded)
+_VECTOR_OFFSET = 4 + _KEY_BYTES  # record: magic, key, vector (float32), checksum (uint64)
+_CHECK_CHUNK = 4096  # records checksummed per numpy step when loading
+
+
+def _record_size(dim: int) -> int:
+    return _VECTOR_OFFSET + 4 * dim + 8
+
+
+def _checksums(words: np.ndarray) -> np.ndarray:
+    """Checksum of each row of `words` (uint32: record magic, key and vector): a position-weighted
+    sum, so a torn, shifted or mixed-up record (a key next to another key's vector) fails it."""
+    weights = np.arange(1, words.shape[1] + 1, dtype=np.uint64)
+    return words.astype(np.uint64) @ weights  # modulo 2**64, the same in writer and reader
+
+
 class EmbeddingCache:
-    """Text-hash -> vector store for one model: in memory, and with `folder` also in
-    append-only files there (read once when created).
+    """Text-hash -> vector store for one model: in memory, and with `folder` also in an
+    append-only file there (read once when created).
+
+    Several processes (two trainings sharing a cache folder) and threads may add to one folder
+    at once. Each entry is one self-contained record (its key, its vector and a checksum over
+    both), appended with a single write while holding an exclusive `flock` on the file, so entries
+    never interleave and a key can only ever be read back with its own vector. Reading takes no
+    lock: a record that is incomplete (a write in progress, a killed writer) or damaged fails its
+    checksum and is dropped, and that text is simply encoded again.
 
     It counts, per distinct text, the vectors read from the folder (`reused`) and the vectors
     the model computed (`computed`), so a training can record what it reused."""
@@ -79,20 +106,38 @@ class EmbeddingCache:
         if folder is not None:
             self._load(folder)
 
-    def _paths(self) -> tuple[Path, Path]:
-        assert self.folder is not None
-        return self.folder / "keys.txt", self.folder / "vectors.f32"
-
     def _load(self, folder: Path) -> None:
-        keys_path, vec_path = self._paths()
-        if not keys_path.exists() or not vec_path.exists():
+        try:
+            raw = np.fromfile(folder / CACHE_FILE, dtype=np.uint8)
+        except (FileNotFoundError, NotADirectoryError):
             return
-        keys = keys_path.read_text().split()
-        raw = np.fromfile(vec_path, dtype=np.float32)
-        if not keys or raw.size % len(keys):
-            return  # torn write: ignore the cache rather than trust it
-        vectors = raw.reshape(len(keys), raw.size // len(keys))
-        self._vectors.update(zip(keys, vectors))
+        except OSError:
+            return  # unreadable: a cache, so start empty rather than fail
+        dim = _header_dim(bytes(raw[:_HEADER_SIZE]))
+        if dim is None:
+            return
+        size = _record_size(dim)
+        n = (raw.size - _HEADER_SIZE) // size  # a torn last record is left out here
+        if n <= 0:
+            return
+        records = raw[_HEADER_SIZE:_HEADER_SIZE + n * size].view(np.uint32).reshape(n, size // 4)
+        body = _VECTOR_OFFSET // 4 + dim
+        good = records[:, 0] == _RECORD_MAGIC
+        stored = records[:, body].astype(np.uint64) | (records[:, body + 1].astype(np.uint64) << 32)
+        for i in range(0, n, _CHECK_CHUNK):
+            part = slice(i, i + _CHECK_CHUNK)
+            good[part] &= _checksums(records[part, :body]) == stored[part]
+        index = np.flatnonzero(good)
+        if not index.size:
+            return
+        keys = raw[_HEADER_SIZE:_HEADER_SIZE + n * size].reshape(n, size)[index, 4:_VECTOR_OFFSET]
+        keys = np.ascontiguousarray(keys).view(f"S{_KEY_BYTES}").ravel().tolist()
+        vectors = np.ascontiguousarray(records[index, _VECTOR_OFFSET // 4:body]).view(np.float32)
+        try:
+            names = [k.decode("utf-8") for k in keys]
+        except UnicodeDecodeError:  # cannot pass the checksum unless written so; be safe anyway
+            return
+        self._vectors.update(zip(names, vectors))
         self._on_disk = set(self._vectors)
 
     def get(self, key: str) -> np.ndarray | None:
@@ -104,26 +149,91 @@ class EmbeddingCache:
 
     def add(self, keys: list[str], vectors: np.ndarray) -> None:
         arr = np.ascontiguousarray(vectors, dtype=np.float32)
+        if arr.ndim != 2 or arr.shape[0] != len(keys):
+            raise ValueError(f"{len(keys)} keys but vectors of shape {arr.shape}")
         with self._lock:
             self._computed.update(keys)
-            if self.folder is not None:
-                self.folder.mkdir(parents=True, exist_ok=True)
-                keys_path, vec_path = self._paths()
-                # vectors first, keys second: a crash in between leaves extra vectors -> ignored
-                with open(vec_path, "ab") as fh:
-                    fh.write(arr.tobytes())
-                with open(keys_path, "a") as fh:
-                    fh.write("".join(k + "\n" for k in keys))
+            if self.folder is not None and keys and self._append(keys, arr):
                 self._on_disk.update(keys)
             self._vectors.update(zip(keys, arr))
             if self.folder is None:
                 while len(self._vectors) > self.max_memory:
                     self._vectors.popitem(last=False)
 
+    def _append(self, keys: list[str], arr: np.ndarray) -> bool:
+        """Append one record per key to the folder's file; False if they cannot go there
+        (a vector dimension other than the file's)."""
+        assert self.folder is not None
+        dim = arr.shape[1]
+        size = _record_size(dim)
+        records = np.zeros((len(keys), size), dtype=np.uint8)
+        for row, key in zip(records, keys):
+            encoded = key.encode("utf-8")
+            if len(encoded) > _KEY_BYTES or b"\0" in encoded:
+                raise ValueError(f"cache key {key!r}: at most {_KEY_BYTES} UTF-8 bytes, no NUL")
+            row[4:4 + len(encoded)] = np.frombuffer(encoded, dtype=np.uint8)
+        words = records.view(np.uint32)
+        body = _VECTOR_OFFSET // 4 + dim
+        words[:, 0] = _RECORD_MAGIC
+        words[:, _VECTOR_OFFSET // 4:body] = arr.view(np.uint32)
+        check = _checksums(words[:, :body])
+        words[:, body] = (check & 0xFFFFFFFF).astype(np.uint32)
+        words[:, body + 1] = (check >> 32).astype(np.uint32)
+        data = records.tobytes()
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.folder / CACHE_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _lock_file(fd)  # released by os.close
+            end = os.fstat(fd).st_size
+            header = os.pread(fd, _HEADER_SIZE, 0) if end >= _HEADER_SIZE else b""
+            file_dim = _header_dim(header)
+            if file_dim is None:  # new, or not a cache file: start it over
+                os.ftruncate(fd, 0)
+                _write_all(fd, _FILE_MAGIC + np.array([dim, 0], "<u4").tobytes(), 0)
+                end = _HEADER_SIZE
+            elif file_dim != dim:
+                return False
+            else:
+                # a writer killed mid-record left a partial record: cut it off so that the records
+                # after it stay aligned (nobody else writes while we hold the lock)
+                torn = (end - _HEADER_SIZE) % size
+                if torn:
+                    end -= torn
+                    os.ftruncate(fd, end)
+            _write_all(fd, data, end)
+        finally:
+            os.close(fd)
+        return True
+
     def usage(self) -> dict[str, int]:
         """Distinct texts whose vectors came from the folder / were computed, so far."""
         with self._lock:
             return {"reused": len(self._reused), "computed": len(self._computed)}
+
+
+def _header_dim(header: bytes) -> int | None:
+    if len(header) < _HEADER_SIZE or header[:8] != _FILE_MAGIC:
+        return None
+    dim = int(np.frombuffer(header[8:12], "<u4")[0])
+    return dim if 0 < dim <= 1 << 16 else None
+
+
+def _write_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
+def _lock_file(fd: int) -> None:
+    """Exclusive advisory lock on an open file until it is closed (`flock`: it also excludes
+    other open files of the same process, i.e. other cache objects, unlike `fcntl` locks)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: records still carry checksums, readers drop torn ones
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)
 
 
 class Encoder:
