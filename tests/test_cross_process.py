@@ -278,21 +278,26 @@ def test_an_expired_sqlite_lease_is_taken_over(tmp_path: Path):
 def test_sqlite_waiters_take_turns(tmp_path: Path):
     """Two lock stores on one database (as two processes): neither starves the other, even
     though each takes the lock again right after releasing it."""
-    path, order = tmp_path / "l.db", []
+    path, order, errors = tmp_path / "l.db", [], []
     barrier = threading.Barrier(2)
 
     def worker(name: str) -> None:
-        store = SQLiteLockStore(path)
-        barrier.wait()
-        for _ in range(12):
-            with store.lock("c", timeout=10):
-                order.append(name)
-                time.sleep(0.005)
+        try:
+            store = SQLiteLockStore(path)  # both open the new database at once, as processes do
+            barrier.wait(timeout=30)
+            for _ in range(12):
+                with store.lock("c", timeout=10):
+                    order.append(name)
+                    time.sleep(0.005)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+            barrier.abort()
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in "AB"]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(60)
+    assert not errors, errors
     runs = "".join(order).replace("AB", "A B").replace("BA", "B A").split()
     assert max(len(r) for r in runs) <= 3, "".join(order)

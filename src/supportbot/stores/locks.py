@@ -191,10 +191,10 @@ class SQLiteLockStore(CrossProcessLockStore):
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
+            from supportbot.stores.sqlite import connect
+
             # a lease needs no fsync: after a power loss no process holds anything
-            conn.execute("PRAGMA synchronous=NORMAL")
+            conn = connect(self.path, "NORMAL")
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
@@ -295,7 +295,7 @@ class SQLiteLockStore(CrossProcessLockStore):
                     return
             try:
                 self.refresh(held)
-            except sqlite3.Error as exc:  # keep trying: a busy database must not end refreshes
+            except Exception as exc:  # noqa: BLE001 - keep trying: refreshes must not stop
                 log.warning("could not extend conversation lock leases in %s: %s",
                             self.path, exc)
         with self._held_guard:

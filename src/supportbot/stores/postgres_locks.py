@@ -8,6 +8,7 @@ count as dead after about `keepalive_s` seconds.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -83,10 +84,8 @@ class PostgresLockStore(CrossProcessLockStore):
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
         if conn is not None and getattr(self._local, "pid", None) == os.getpid():
-            try:
+            with contextlib.suppress(Exception):  # already broken
                 conn.close()
-            except Exception:  # noqa: BLE001 - already broken
-                pass
 
     def _acquire(self, conversation_id: str, deadline: float, wait: float) -> int:
         import psycopg

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +24,28 @@ CREATE INDEX IF NOT EXISTS events_by_conversation ON events (conversation_id, id
 """
 
 
+def connect(path: Path, synchronous: str = "FULL", timeout: float = 30) -> sqlite3.Connection:
+    """A connection in WAL mode, in autocommit (explicit BEGIN). Switching a fresh database to
+    WAL fails at once with "database is locked" when another process opens it at the same
+    moment (the busy timeout does not cover it), so that step is retried until `timeout`."""
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) \
+                    or time.monotonic() > deadline:
+                conn.close()
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    return conn
+
+
 class SQLiteTrackerStore(TrackerStore):
     """Events as JSON rows; safe for several processes on one machine."""
 
@@ -36,9 +59,7 @@ class SQLiteTrackerStore(TrackerStore):
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+            conn = connect(self.path, "FULL")
             self._local.conn = conn
         return conn
 
