@@ -58,7 +58,8 @@ class ReloadRequest(BaseModel):
 
 def create_app(bot: BotSource, settings: ServerSettings | None = None, *,
                models_folder: str | Path | None = None,
-               model_path: str | Path | None = None) -> FastAPI:
+               model_path: str | Path | None = None,
+               credentials: Any = None) -> FastAPI:
     """The supportbot HTTP server as an ASGI app (serve it with uvicorn, or test it with
     FastAPI's TestClient).
 
@@ -67,7 +68,8 @@ def create_app(bot: BotSource, settings: ServerSettings | None = None, *,
     stores). `settings`: limits, CORS, admin token (default: `ServerSettings.from_env()`).
     `models_folder`: where `PUT /model` without a file finds the newest model (default: `bot`
     when it is a folder). `model_path`: the archive a given `Bot` was loaded from (shown by
-    `/ready` and `/status`).
+    `/ready` and `/status`). `credentials`: the messaging channels to open besides REST (a
+    credentials.yml path, a mapping shaped like it, or `supportbot.channels.Credentials`).
     """
     settings = settings if settings is not None else ServerSettings.from_env()
     if isinstance(bot, (str, Path)):
@@ -82,7 +84,14 @@ def create_app(bot: BotSource, settings: ServerSettings | None = None, *,
         runtime = BotRuntime(bot, model_path, models_folder)
     else:
         runtime = BotRuntime(bot(), model_path, models_folder)
-    return _build(runtime, settings)
+    app = _build(runtime, settings)
+    # --- channels (supportbot.channels): webhook routers, socket.io at /socket.io ---
+    if credentials is not None:
+        from supportbot.channels import mount_channels
+
+        mount_channels(app, credentials)
+    # --- end channels ---
+    return app
 
 
 def _build(runtime: BotRuntime, settings: ServerSettings) -> FastAPI:
@@ -128,6 +137,13 @@ def _build(runtime: BotRuntime, settings: ServerSettings) -> FastAPI:
 
     _install_error_handlers(app)
     app.include_router(rest_router(runtime, limiter, settings))
+    # --- web chat (/chat) and agent console (/agent): supportbot.server.webchat / .console ---
+    from supportbot.server.console import console_router
+    from supportbot.server.webchat import webchat_router
+
+    app.include_router(webchat_router(runtime, limiter, settings))
+    app.include_router(console_router(runtime, settings))
+    # --- end web chat and agent console ---
 
     def require_admin(request: Request) -> None:
         token = settings.admin_token
