@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from supportbot.cli import bot_cmds, project_cmds, queue_cmds, server_cmds  # noqa: F401  (register commands)
+from supportbot.cli import agents_cmds, bot_cmds, project_cmds, queue_cmds, server_cmds  # noqa: F401  (register commands)
 from supportbot.cli.app import app
 from supportbot.errors import SupportbotError
 
