@@ -47,6 +47,10 @@ def run(
     shutdown_timeout: Annotated[float | None, typer.Option(
         "--shutdown-timeout", help="Seconds a shutdown waits for turns in flight "
                                    "(default: 30).")] = None,
+    credentials: Annotated[Path | None, typer.Option(
+        "--credentials", help="Rasa-style credentials.yml naming the channels to open (socketio, "
+                              "telegram, slack, facebook, whatsapp); default: ./credentials.yml "
+                              "when present. REST is always on.")] = None,
     log_level: Annotated[str, typer.Option(
         "--log-level", help="debug, info, warning or error.")] = "info",
 ) -> None:
@@ -85,11 +89,20 @@ def run(
     queue = resolve_queue_url(queue_url, _project_config())
     bot = Bot.load(archive, tracker_store=tracker_store, queue=queue, actions=registry,
                    action_endpoint=endpoint)
+    # channels: --credentials, else ./credentials.yml when there is one (REST is always on)
+    from supportbot.channels import CREDENTIALS_FILE, read_credentials
+
+    creds_path = credentials if credentials is not None else (
+        Path(CREDENTIALS_FILE) if Path(CREDENTIALS_FILE).is_file() else None)
+    creds = read_credentials(creds_path) if creds_path is not None else None
     web = create_app(bot, settings, models_folder=model if model.is_dir() else archive.parent,
-                     model_path=archive)
+                     model_path=archive, credentials=creds)
 
     typer.echo(f"supportbot serving {archive} on http://{host}:{port} "
                f"(REST: /webhooks/rest/webhook, API docs: /docs)")
+    if creds is not None:
+        opened = [name for name in creds.channels if name != "rest"]
+        typer.echo(f"channels from {creds_path}: rest, {', '.join(opened) or '(none else)'}")
     if settings.admin_token is None:
         typer.echo(f"admin endpoints (PUT /model, /status) are off: set ${ADMIN_TOKEN_ENV}")
     server = uvicorn.Server(uvicorn.Config(
