@@ -14,8 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from supportbot.channels.base import Channel, ChannelHub
-from supportbot.channels.credentials import (CREDENTIALS_FILE, Credentials,
-                                             read_credentials)
+from supportbot.channels.credentials import CREDENTIALS_FILE, Credentials, read_credentials
 from supportbot.channels.sender import DeliveryError, OutboundSender
 
 log = logging.getLogger("supportbot.channels")

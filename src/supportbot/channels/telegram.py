@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.background import BackgroundTask
 
 from supportbot.channels.base import Channel
+from supportbot.channels.sender import DeliveryError
 from supportbot.dialogue.nlg import Reply
 from supportbot.server.runtime import BotRuntime
 
@@ -116,8 +117,8 @@ class TelegramChannel(Channel):
                 await self.sender.post(f"{self.base}/answerCallbackQuery",
                                        {"callback_query_id": callback_id},
                                        what="answerCallbackQuery")
-            except Exception:
-                pass
+            except DeliveryError:
+                pass  # logged by the sender; the message is handled all the same
         await self.handle_message(sender_id, text, metadata)
 
     # ------------------------------------------------------------------ outbound
@@ -167,5 +168,5 @@ class TelegramChannel(Channel):
                 body["secret_token"] = self.secret
             try:
                 await self.sender.post(f"{self.base}/setWebhook", body, what="setWebhook")
-            except Exception:
+            except DeliveryError:
                 log.error("telegram: could not register the webhook %s", url)
