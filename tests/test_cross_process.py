@@ -300,4 +300,6 @@ def test_sqlite_waiters_take_turns(tmp_path: Path):
         t.join(60)
     assert not errors, errors
     runs = "".join(order).replace("AB", "A B").replace("BA", "B A").split()
-    assert max(len(r) for r in runs) <= 3, "".join(order)
+    # without the waiter's reservation one thread takes all 12 turns in a row; with it they
+    # alternate when the machine is quiet (a loaded machine once showed a run of 7)
+    assert max(len(r) for r in runs) <= 8, "".join(order)
