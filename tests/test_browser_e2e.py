@@ -92,7 +92,7 @@ def test_customer_and_agent_in_two_browsers(bot, server, shots):
             agent = desk.new_page()
             for page in (customer, agent):
                 page.set_default_timeout(TIMEOUT_MS)
-            run_flow(customer, agent, token, expected_faq, phone, shots)
+            run_flow(server, customer, agent, token, expected_faq, phone, shots)
         finally:
             browser.close()
     assert sorted(x.name for x in shots.glob("*.png")) == [
@@ -100,7 +100,7 @@ def test_customer_and_agent_in_two_browsers(bot, server, shots):
         "4-agent-after-reply.png", "5-customer-csat-and-back-to-bot.png"]
 
 
-def run_flow(customer, agent, token, expected_faq, phone_context, shots: Path) -> None:
+def run_flow(base: str, customer, agent, token, expected_faq, phone_context, shots: Path) -> None:
     bot_msgs = customer.locator(".sb-msg.sb-bot")
 
     def say(text: str) -> None:
@@ -108,7 +108,7 @@ def run_flow(customer, agent, token, expected_faq, phone_context, shots: Path) -
         customer.press(".sb-input", "Enter")
 
     # ---- the customer: FAQ answer on a phone-sized screen
-    customer.goto(server_url(customer) + "/chat")
+    customer.goto(base + "/chat")
     customer.wait_for_selector(".sb-panel")
     assert customer.locator(".sb-send").inner_text() == "Send"   # the widget's own strings
     panel = customer.locator(".sb-panel").bounding_box()
@@ -126,7 +126,7 @@ def run_flow(customer, agent, token, expected_faq, phone_context, shots: Path) -
     customer.screenshot(path=str(shots / "1-customer-queued.png"))
 
     # ---- the agent: sign in, see the ticket with transcript and reasons, claim
-    agent.goto(server_url(customer) + "/agent")
+    agent.goto(base + "/agent")
     agent.fill("#token", token)
     agent.click("#signin-form button[type=submit]")
     sync_api.expect(agent.locator("#me")).to_contain_text("Anna")
@@ -181,7 +181,7 @@ def run_flow(customer, agent, token, expected_faq, phone_context, shots: Path) -
     say(FAQ)
     sync_api.expect(bot_msgs).to_have_count(before + 2)
     # the same FAQ entry (the bot may word a repeated answer differently)
-    sync_api.expect(bot_msgs.last).to_contain_text(re.compile(r"deliver", re.I))
+    sync_api.expect(bot_msgs.last).to_contain_text(re.compile(r"deliver", re.IGNORECASE))
     customer.screenshot(path=str(shots / "5-customer-csat-and-back-to-bot.png"))
 
     # ---- nothing customer-typed ever ran as HTML on either page
@@ -190,11 +190,3 @@ def run_flow(customer, agent, token, expected_faq, phone_context, shots: Path) -
         assert page.locator("img[src=x]").count() == 0
         assert page.locator("b", has_text="bold?").count() == 0
 
-
-def server_url(page) -> str:
-    return os.environ["_SB_E2E_URL"]
-
-
-@pytest.fixture(autouse=True)
-def _url(server, monkeypatch):
-    monkeypatch.setenv("_SB_E2E_URL", server)
