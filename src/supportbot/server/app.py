@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from supportbot import __version__
 from supportbot.bot import Bot
 from supportbot.errors import ConversationError, ModelError
+from supportbot.stores.locks import LockTimeoutError
 from supportbot.kb.decision import decide as decide_kb
 from supportbot.nlu.parse import Parse
 from supportbot.server.background import BackgroundTasks
@@ -287,6 +288,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ConversationError)
     async def conversation_error(request: Request, exc: ConversationError) -> JSONResponse:
+        if isinstance(exc, LockTimeoutError):  # busy, not the client's fault: retry later
+            return JSONResponse(error_body("busy", str(exc)), status_code=503,
+                                headers={"Retry-After": "2"})
         return JSONResponse(error_body("bad_request", str(exc)), status_code=400)
 
     @app.exception_handler(Exception)
