@@ -20,7 +20,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from supportbot import __version__
 from supportbot.bot import Bot
 from supportbot.errors import ConversationError, ModelError
-from supportbot.stores.locks import LockTimeoutError
 from supportbot.kb.decision import decide as decide_kb
 from supportbot.nlu.parse import Parse
 from supportbot.server.background import BackgroundTasks
@@ -29,6 +28,7 @@ from supportbot.server.limits import BodyLimitMiddleware, RateLimiter, retry_aft
 from supportbot.server.rest import rest_router
 from supportbot.server.runtime import BotRuntime
 from supportbot.server.settings import ADMIN_TOKEN_ENV, ServerSettings
+from supportbot.stores.locks import LockTimeoutError
 
 log = logging.getLogger("supportbot.server")
 
