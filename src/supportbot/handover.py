@@ -36,6 +36,7 @@ from supportbot.handoff import (
 )
 from supportbot.handoff.config import QUEUE_URL_ENV
 from supportbot.handoff.metrics import HandoffMetrics
+from supportbot.textnorm import normalize_text
 
 if TYPE_CHECKING:
     from supportbot.bot import HandoffInfo
@@ -112,9 +113,15 @@ class BotQueue:
         return ticket
 
     def send(self, ticket_id: str, agent_id: str, text: str) -> None:
-        """An agent's message to the customer, through the conversation's channel."""
-        if not text or not text.strip():
-            raise HandoffError("agent message is empty")
+        """An agent's message to the customer, through the conversation's channel.
+
+        The text is normalized like customer text (`supportbot.textnorm.normalize_text`);
+        HandoffError when nothing visible is left."""
+        if not isinstance(text, str):
+            raise HandoffError(f"agent message must be a string, got {type(text).__name__}")
+        text = normalize_text(text)
+        if not text:
+            raise HandoffError("agent message is empty (or only invisible characters)")
         ticket = self.backend.get(ticket_id)
         self.backend.agent_send(ticket_id, agent_id, text)
         self.log.append(ticket.conversation_id, [AgentMessage(agent_id=agent_id, text=text)])

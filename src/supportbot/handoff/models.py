@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from supportbot.errors import HandoffError
+from supportbot.textnorm import normalize_text
 
 Role = Literal["customer", "bot", "agent", "system"]
 ROLES: tuple[str, ...] = ("customer", "bot", "agent", "system")
@@ -71,6 +72,8 @@ class TranscriptMessage:
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise HandoffError(f"transcript role {self.role!r} is not one of {', '.join(ROLES)}")
+        if isinstance(self.text, str):  # stored as every backend can store it
+            object.__setattr__(self, "text", normalize_text(self.text))
 
     @classmethod
     def coerce(cls, value: Any) -> TranscriptMessage:
@@ -184,6 +187,11 @@ class TicketRequest:
         object.__setattr__(self, "transcript",
                            tuple(TranscriptMessage.coerce(m) for m in self.transcript))
         object.__setattr__(self, "language", normalize_language(self.language))
+        last = tuple(normalize_text(m) if isinstance(m, str) else m
+                     for m in self.summary.last_customer_messages)
+        if last != self.summary.last_customer_messages:
+            object.__setattr__(self, "summary", replace(self.summary,
+                                                        last_customer_messages=last))
         if (self.reasons and not self.summary.reasons) or (self.language
                                                            and not self.summary.language):
             object.__setattr__(self, "summary", replace(

@@ -30,6 +30,7 @@ from supportbot.handoff.models import (
     TranscriptMessage,
 )
 from supportbot.handoff.routing import estimate_wait
+from supportbot.textnorm import fix_surrogates, normalize_text
 
 SCHEMA_VERSION = 1
 
@@ -125,7 +126,8 @@ class Db(Protocol):
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+    # json escapes NUL and other controls; a lone surrogate would stay raw and fail to encode
+    return fix_surrogates(json.dumps(value, ensure_ascii=False, default=str))
 
 
 def _marks(values: Sequence[Any]) -> str:
@@ -228,13 +230,16 @@ class SqlQueue(ABC):
 
     def _add_message(self, db: Db, ticket_id: str, role: str, text: str, now: float,
                      agent_id: str | None = None) -> TranscriptMessage:
-        message = TranscriptMessage(role, text, now, agent_id)  # type: ignore[arg-type]
+        # every transcript line is stored normalized (no NUL, no surrogates: PostgreSQL
+        # rejects them), whichever backend and whoever calls
+        message = TranscriptMessage(role, normalize_text(text), now, agent_id)  # type: ignore[arg-type]
         db.run(self._q("INSERT INTO {messages} (ticket_id, role, text, timestamp, agent_id) "
-                       "VALUES (?, ?, ?, ?, ?)"), (ticket_id, role, text, now, agent_id))
+                       "VALUES (?, ?, ?, ?, ?)"), (ticket_id, role, message.text, now, agent_id))
         return message
 
     def _add_outbox(self, db: Db, ticket: Ticket, kind: OutboxKind, text: str, now: float,
                     agent: Agent | None) -> OutboxMessage:
+        text = normalize_text(text)
         message = OutboxMessage(
             id=uuid.uuid4().hex, ticket_id=ticket.id, conversation_id=ticket.conversation_id,
             channel=ticket.channel, kind=kind, text=text,
@@ -426,7 +431,11 @@ class SqlQueue(ABC):
             return self._ticket(db, ticket.id)
 
     def add_customer_message(self, ticket_id: str, text: str) -> TranscriptMessage:
-        """Append a customer message to an open ticket's transcript."""
+        """Append a customer message to an open ticket's transcript (normalized text;
+        HandoffError when nothing visible is left)."""
+        text = normalize_text(text) if isinstance(text, str) else text
+        if not isinstance(text, str) or not text:
+            raise HandoffError(f"cannot add an empty customer message to ticket {ticket_id}")
         now = self.clock()
         with self._transaction(write=True) as db:
             ticket = self._ticket(db, ticket_id, lock=True, transcript=False)
@@ -436,8 +445,10 @@ class SqlQueue(ABC):
             return message
 
     def agent_send(self, ticket_id: str, agent_id: str, text: str) -> OutboxMessage:
-        """Append the agent's message to the transcript and to the outbox for delivery."""
-        if not text or not text.strip():
+        """Append the agent's message to the transcript and to the outbox for delivery
+        (normalized text; HandoffError when nothing visible is left)."""
+        text = normalize_text(text) if isinstance(text, str) else text
+        if not isinstance(text, str) or not text:
             raise HandoffError(f"agent {agent_id!r}: cannot send an empty message on ticket "
                                f"{ticket_id}")
         now = self.clock()

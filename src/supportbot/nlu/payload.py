@@ -12,6 +12,17 @@ a string, number or boolean (one entity), a list of those (one entity each), an 
 ``{"value": ..., "role": ..., "group": ...}``, or null (ignored). Anything else — "/help me",
 "/xyz{oops", "/a/b/c" — is not a payload: customers type slashes too, so it is read as
 ordinary text and `parse_payload` returns None.
+
+Limits: the JSON part may be at most `MAX_PAYLOAD_JSON_CHARS` characters and nest at most
+`MAX_PAYLOAD_DEPTH` levels (the grammar needs two: the object, then a list or a
+``{"value": ...}`` object). Anything bigger or deeper cannot be a button payload, so it is
+ordinary text too: the customer gets the bot's normal (usually fallback) answer rather than an
+error, and a hostile ``/intent{"a": [[[[...]]]]}`` never reaches the JSON parser's recursion.
+`parse_payload` never raises for any string.
+
+Entity names and string values are normalized like message text
+(`supportbot.textnorm.normalize_text`): a JSON ``\u0000`` or lone ``\ud800`` escape does not
+smuggle a NUL or a surrogate into slots, tickets or a database.
 """
 from __future__ import annotations
 
@@ -22,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from supportbot.nlu.parse import Entity, IntentScore, Parse
+from supportbot.textnorm import normalize_text
 
 __all__ = ["PayloadParse", "format_payload", "parse_payload"]
 
@@ -29,6 +41,31 @@ _PAYLOAD = re.compile(
     r"/(?P<intent>[\w.\-]+)(?:/(?P<key>[\w.\-]+))?(?P<json>\{.*\})?", re.DOTALL
 )
 _SCALARS = (str, int, float, bool)
+MAX_PAYLOAD_JSON_CHARS = 2000
+MAX_PAYLOAD_DEPTH = 2
+
+
+def _too_deep(raw: str, limit: int = MAX_PAYLOAD_DEPTH) -> bool:
+    """True when `raw` nests objects/arrays deeper than `limit` (brackets inside JSON strings
+    do not count). A linear scan, so deep input never reaches `json.loads`'s recursion."""
+    depth, in_string, escaped = 0, False, False
+    for ch in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
 
 
 @dataclass(frozen=True)
@@ -51,6 +88,10 @@ def _entity(name: str, value: Any, role: Any = None, group: Any = None) -> Entit
         return None
     if not all(x is None or isinstance(x, str) for x in (role, group)):
         return None
+    if isinstance(value, str):
+        value = normalize_text(value)
+    role = normalize_text(role) if isinstance(role, str) else role
+    group = normalize_text(group) if isinstance(group, str) else group
     text = value if isinstance(value, str) else json.dumps(value)
     return Entity(entity=name, value=value, start=0, end=0, text=text, extractor="payload",
                   role=role, group=group)
@@ -62,7 +103,8 @@ def _entities(raw: Any) -> tuple[Entity, ...] | None:
         return None
     found: list[Entity] = []
     for name, spec in raw.items():
-        if not name.strip():
+        name = normalize_text(name)
+        if not name:
             return None
         if spec is None:
             continue
@@ -94,9 +136,11 @@ def parse_payload(text: str, intents: Collection[str] | None = None) -> PayloadP
         return None
     entities: tuple[Entity, ...] = ()
     if raw is not None:
+        if len(raw) > MAX_PAYLOAD_JSON_CHARS or _too_deep(raw):
+            return None  # no button sends this: ordinary text (see the module docstring)
         try:
             parsed = _entities(json.loads(raw))
-        except ValueError:  # malformed JSON: a customer typing, not a button
+        except (ValueError, RecursionError):  # malformed JSON: a customer typing, not a button
             return None
         if parsed is None:
             return None
