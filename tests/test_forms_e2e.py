@@ -208,7 +208,7 @@ def test_python_form_validator_rejects_with_its_own_message(rasa3_model, tmp_pat
 
     bot = Bot.load(rasa3_model, tracker_store="memory://",
                    queue=f"sqlite:///{tmp_path / 'q.db'}", actions=registry)
-    start, other, good = talk(bot, "c7", "I want to open a ticket", "anna@gmail.com",
+    _, other, good = talk(bot, "c7", "I want to open a ticket", "anna@gmail.com",
                               "anna@example.com")
     assert other.texts == ["Please use your @example.com address.",
                            "What is your email address?"]

@@ -130,8 +130,9 @@ class EmbeddingCache:
         index = np.flatnonzero(good)
         if not index.size:
             return
-        keys = raw[_HEADER_SIZE:_HEADER_SIZE + n * size].reshape(n, size)[index, 4:_VECTOR_OFFSET]
-        keys = np.ascontiguousarray(keys).view(f"S{_KEY_BYTES}").ravel().tolist()
+        key_bytes = raw[_HEADER_SIZE:_HEADER_SIZE + n * size].reshape(n, size)[
+            index, 4:_VECTOR_OFFSET]
+        keys = np.ascontiguousarray(key_bytes).view(f"S{_KEY_BYTES}").ravel().tolist()
         vectors = np.ascontiguousarray(records[index, _VECTOR_OFFSET // 4:body]).view(np.float32)
         try:
             names = [k.decode("utf-8") for k in keys]

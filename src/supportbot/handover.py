@@ -104,7 +104,7 @@ class BotQueue:
 
     def claim(self, agent_id: str, ticket_id: str | None = None) -> Ticket | None:
         """Give `agent_id` its best waiting ticket (or `ticket_id`); the customer is told."""
-        ticket = self.backend.claim(agent_id, ticket_id)
+        ticket = self.backend.claim(agent_id, ticket_id)  # the queue serialises claims
         if ticket is not None:
             name = self.backend.get_agent(agent_id).display_name
             self._bot_says(ticket.conversation_id, "utter_handoff_agent_joined",
@@ -129,14 +129,12 @@ class BotQueue:
 
     def resolve(self, ticket_id: str, agent_id: str) -> Ticket:
         """Close the ticket; the conversation returns to the bot, which asks for a 1-5 score."""
-        ticket = self.backend.resolve(ticket_id, agent_id)
-        self._end(ticket, "resolved")
-        return ticket
+        return self._end(ticket_id, "resolved", lambda: self.backend.resolve(ticket_id,
+                                                                              agent_id))
 
     def return_to_bot(self, ticket_id: str, agent_id: str) -> Ticket:
-        ticket = self.backend.return_to_bot(ticket_id, agent_id)
-        self._end(ticket, "returned")
-        return ticket
+        return self._end(ticket_id, "returned", lambda: self.backend.return_to_bot(ticket_id,
+                                                                                   agent_id))
 
     def transfer(self, ticket_id: str, queue: str | None = None,
                  agent_id: str | None = None) -> Ticket:
@@ -168,15 +166,35 @@ class BotQueue:
         return told
 
     # ------------------------------------------------------------------ internals
-    def _end(self, ticket: Ticket, outcome: str) -> None:
-        events: list[Event] = [HandoffEnded(ticket_id=ticket.id, outcome=outcome)]
-        self.log.append(ticket.conversation_id, events)
-        self._bot_says(ticket.conversation_id, "utter_handoff_resolved", {},
-                       action="handoff_ended", reason=f"ticket {ticket.id} {outcome}")
-        if outcome == "resolved" and self.config.ask_csat:
-            self._bot_says(ticket.conversation_id, "utter_ask_csat", {}, action=ASK_CSAT_ACTION,
-                           reason=f"asking for a score for ticket {ticket.id}",
-                           data={"ticket_id": ticket.id})
+    def _end(self, ticket_id: str, outcome: str, close: Callable[[], Ticket]) -> Ticket:
+        """Close the ticket and record it in the log under the conversation's lock, so a
+        customer turn in between cannot log the end a second time."""
+        conversation_id = self.backend.get(ticket_id).conversation_id
+        said: builtins.list[Reply] = []
+        with self.log.locked(conversation_id) as tracker:
+            ticket = close()
+            events: builtins.list[Event] = []
+            if tracker.open_ticket_id == ticket.id:
+                events.append(HandoffEnded(ticket_id=ticket.id, outcome=outcome))
+            notices: builtins.list[tuple[str, str, str, dict[str, Any] | None]] = [
+                ("utter_handoff_resolved", "handoff_ended", f"ticket {ticket.id} {outcome}",
+                 None)]
+            if outcome == "resolved" and self.config.ask_csat:
+                notices.append(("utter_ask_csat", ASK_CSAT_ACTION,
+                                f"asking for a score for ticket {ticket.id}",
+                                {"ticket_id": ticket.id}))
+            for response, action, reason, data in notices:
+                reply = self.renderer.response(response, tracker, tracker.language, "default",
+                                               {})
+                if reply is not None:
+                    event = reply_event(reply, response, action, reason, data)
+                    tracker.append(event)  # the next variation sees this one
+                    events.append(event)
+                    said.append(reply)
+            self.log.store.append(conversation_id, events)
+        for reply in said:
+            self.log.deliver(conversation_id, reply)
+        return ticket
 
     def _bot_says(self, conversation_id: str, response: str, values: dict[str, Any], *,
                   action: str, reason: str, data: dict[str, Any] | None = None) -> None:

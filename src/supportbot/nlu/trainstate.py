@@ -109,10 +109,11 @@ class TrainState:
                 data = blobs.get(f"{name}.npy")
                 return None if data is None else np.load(io.BytesIO(data), allow_pickle=False)
 
-            weights = LinearWeights(array("w_dense"), array("w_sparse"), array("bias"))
+            dense, sparse, bias = array("w_dense"), array("w_sparse"), array("bias")
             oof, familiarity, evidence = array("oof"), array("familiarity"), array("evidence")
-            if weights.dense is None or weights.sparse is None or weights.bias is None or oof is None:
+            if dense is None or sparse is None or bias is None or oof is None:
                 return None
+            weights = LinearWeights(dense, sparse, bias)
         except (OSError, ValueError, KeyError, TypeError, AttributeError, ModelError):
             return None
         intents, keys = list(meta["intents"]), list(meta["keys"])
