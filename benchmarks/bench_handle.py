@@ -62,7 +62,7 @@ def main() -> None:
         rows = [("memory://", *measure(base, "memory"))]
         durable = base.with_stores(tracker_store=f"sqlite:///{work / 'conversations.db'}",
                                    queue=f"sqlite:///{work / 'handoff2.db'}")
-        rows.append(("sqlite (default)", *measure(durable, "sqlite")))
+        rows.append(("sqlite (CLI default)", *measure(durable, "sqlite")))
     header = ("conversation store", "parse p50 / p99 (ms)", "handle p50 / p99 (ms)")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
     line = "  ".join(f"{{:<{w}}}" for w in widths)
