@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pg_helpers import local_postgres_dsn
 
 from supportbot.dialogue.events import BotReply, HandoffRequested, SessionStarted, UserMessage
 from supportbot.handoff import open_queue
@@ -35,18 +36,7 @@ ASK_PERSON = "I want to talk to a real person"
 
 # ---------------------------------------------------------------------- PostgreSQL setup
 def _pg_dsn() -> str | None:
-    try:
-        import psycopg
-    except ImportError:
-        return None
-    for user in ("postgres", "root"):
-        dsn = f"postgresql://{user}@127.0.0.1:5432/test"
-        try:
-            with psycopg.connect(dsn, connect_timeout=3):
-                return dsn
-        except psycopg.Error:
-            continue
-    return None
+    return local_postgres_dsn()
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pg_helpers import local_postgres_dsn
 
 from supportbot import Bot
 from supportbot.errors import ConversationError, HandoffError
@@ -29,18 +30,7 @@ NESTED = '/order_status{"a":' + "[" * 2000 + "]" * 2000 + "}"
 
 # ---------------------------------------------------------------------- queue locations
 def _pg_dsn() -> str | None:
-    try:
-        import psycopg
-    except ImportError:
-        return None
-    for user in ("postgres", "root"):
-        dsn = f"postgresql://{user}@127.0.0.1:5432/test"
-        try:
-            with psycopg.connect(dsn, connect_timeout=3):
-                return dsn
-        except psycopg.Error:
-            continue
-    return None
+    return local_postgres_dsn()
 
 
 @pytest.fixture(scope="module")
