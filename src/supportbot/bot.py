@@ -33,6 +33,7 @@ from supportbot.embeddings import Encoder
 from supportbot.errors import ConversationError, ModelError
 from supportbot.escalation import EscalationConfig, EscalationPolicy
 from supportbot.handoff import HandoffQueue, default_handoff_domain_responses, load_handoff_config
+from supportbot.handoff.email import SmtpConfig
 from supportbot.handover import BotQueue, HandoffFlow
 from supportbot.kb.decision import decide as decide_kb
 from supportbot.model import PROJECT_DIR, Manifest, extract_archive, latest_model
@@ -92,7 +93,7 @@ class Bot:
                  manifest: Manifest | None = None, tracker_store: TrackerStore | None = None,
                  queue: Any = None, actions: Mapping[str, ActionCallable] | None = None,
                  action_endpoint: ActionEndpoint | None = None,
-                 lock_store: LockStore | str | None = None):
+                 lock_store: LockStore | str | None = None, smtp: SmtpConfig | None = None):
         self.project = project
         self.nlu = nlu
         self.kb = kb
@@ -110,7 +111,7 @@ class Bot:
         self.escalation = EscalationPolicy(EscalationConfig.from_mapping(
             project.config.escalation, project.config.source))
         self.queue = BotQueue(self.log, self.renderer, load_handoff_config(
-            project.config.handoff, project.config.source), queue)
+            project.config.handoff, project.config.source), queue, smtp)
         self.handoff = HandoffFlow(self.queue, self.renderer)
         server = ActionServerClient(action_endpoint) if action_endpoint is not None else None
         self.actions = ActionRunner(actions if isinstance(actions, ActionRegistry)
@@ -140,7 +141,8 @@ class Bot:
              queue: HandoffQueue | str | None = None,
              actions: Mapping[str, ActionCallable] | None = None,
              action_endpoint: ActionEndpoint | str | None = None,
-             lock_store: LockStore | str | None = None) -> Bot:
+             lock_store: LockStore | str | None = None,
+             smtp: SmtpConfig | None = None) -> Bot:
         """Load a model archive (or the newest one in a folder / its `models/` subfolder).
 
         `tracker_store`: a TrackerStore or url (`sqlite:///file.db`, `memory://`; default
@@ -156,6 +158,8 @@ class Bot:
         `sqlite:///file.db`, `postgresql://...`, with `?timeout=`/`expiry=` seconds; default
         $SUPPORTBOT_LOCK_STORE, else the SQLite tracker database, so processes sharing it take
         turns, or in-process locks for other tracker stores).
+        `smtp`: where agents' replies go by email when a customer left an address outside
+        business hours (`read_endpoints(project).email`); without it no email is offered.
         """
         from supportbot.kb.index import KBIndex
         from supportbot.nlu.entities import EntityExtractor
@@ -189,20 +193,22 @@ class Bot:
         store = (tracker_store if isinstance(tracker_store, TrackerStore)
                  else open_tracker_store(tracker_store))
         bot = cls(project, nlu, kb, entities, manifest, store, queue, actions,
-                  _action_endpoint(action_endpoint), lock_store=lock_store)
+                  _action_endpoint(action_endpoint), lock_store=lock_store, smtp=smtp)
         bot.queue.open()  # a mistyped queue URL fails here, not at the first handoff
         return bot
 
     def with_stores(self, *, tracker_store: TrackerStore | str | None = None,
                     queue: HandoffQueue | str | None = None,
-                    lock_store: LockStore | str | None = None) -> Bot:
+                    lock_store: LockStore | str | None = None,
+                    smtp: SmtpConfig | None | bool = True) -> Bot:
         """A bot sharing this one's trained model but with its own conversation state
-        (the same defaults as `load`)."""
+        (the same defaults as `load`); `smtp` defaults to this bot's (None turns email off)."""
         store = (tracker_store if isinstance(tracker_store, TrackerStore)
                  else open_tracker_store(tracker_store))
         bot = Bot(self.project, self.nlu, self.kb, self.entities, self.manifest, store, queue,
                   self.actions.registry, self.actions.server.endpoint
-                  if self.actions.server is not None else None, lock_store=lock_store)
+                  if self.actions.server is not None else None, lock_store=lock_store,
+                  smtp=self.queue.smtp if smtp is True else smtp or None)
         bot.queue.open()
         return bot
 

@@ -35,6 +35,14 @@ from supportbot.handoff import (
     ticket_request_from_tracker,
 )
 from supportbot.handoff.config import QUEUE_URL_ENV
+from supportbot.handoff.email import (
+    EMAIL_METADATA_KEY,
+    EmailSender,
+    SmtpConfig,
+    find_email,
+    looks_like_email_attempt,
+    set_ticket_metadata,
+)
 from supportbot.handoff.metrics import HandoffMetrics
 from supportbot.textnorm import normalize_text
 
@@ -50,6 +58,9 @@ log = logging.getLogger(__name__)
 _CSAT_DIGIT = re.compile(r"^\s*([1-5])\s*(?:/\s*5)?\s*[.!]?\s*$")
 ASK_CSAT_ACTION = "ask_csat"
 WAITING_ACTION = "human_owned"
+EMAIL_OFFER_ACTION = "handoff_email_offer"
+EMAIL_SAVED_ACTION = "handoff_email_saved"
+EMAIL_INVALID_ACTION = "handoff_email_invalid"
 
 
 def reply_event(reply: Reply, template: str, action: str, reason: str,
@@ -77,8 +88,10 @@ class BotQueue:
     """`bot.queue`: the human queue as agents use it; keeps the conversation log in step."""
 
     def __init__(self, log: ConversationLog, renderer: Renderer, config: HandoffConfig,
-                 queue: HandoffQueue | str | None):
+                 queue: HandoffQueue | str | None, smtp: SmtpConfig | None = None):
         self.log = log
+        self.smtp = smtp
+        self.email = EmailSender(smtp) if smtp is not None else None
         self.renderer = renderer
         self.config = config
         self._queue = queue if queue is not None and not isinstance(queue, str) else None
@@ -126,6 +139,18 @@ class BotQueue:
         self.backend.agent_send(ticket_id, agent_id, text)
         self.log.append(ticket.conversation_id, [AgentMessage(agent_id=agent_id, text=text)])
         self.log.deliver(ticket.conversation_id, Reply(text))
+        self._email(ticket, text)
+
+    def _email(self, ticket: Ticket, text: str) -> None:
+        """Also send the agent's text by email when the customer left an address (outside
+        business hours) and SMTP is configured. Never raises: the chat message is already sent."""
+        address = ticket.metadata.get(EMAIL_METADATA_KEY)
+        if self.email is None or not isinstance(address, str) or not address:
+            return
+        try:
+            self.email.send(address, ticket.id, text)
+        except Exception:
+            log.exception("email for ticket %s to %s failed", ticket.id, address)
 
     def resolve(self, ticket_id: str, agent_id: str) -> Ticket:
         """Close the ticket; the conversation returns to the bot, which asks for a 1-5 score."""
@@ -250,6 +275,9 @@ class HandoffFlow:
                               "handoff_cancelled", "customer stopped waiting", add)
             return [reply] if reply else [], "handoff_cancelled", "customer stopped waiting"
         self.queue.backend.add_customer_message(ticket.id, parse.text)
+        email_step = self._email_address(ticket, tracker, parse, channel, add)
+        if email_step is not None:
+            return email_step
         if (status is Status.WAITING and parse.intent == "handoff_keep_waiting"
                 and parse.from_payload):
             position = self.queue.backend.position(ticket.id)
@@ -259,6 +287,32 @@ class HandoffFlow:
                               "customer keeps waiting", add)
             return [reply] if reply else [], "handoff_waiting", "customer keeps waiting"
         return [], WAITING_ACTION, f"ticket {ticket.id} is {status.value}; message added to it"
+
+    def _email_address(self, ticket: Ticket, tracker: Tracker, parse: Parse, channel: str,
+                       add: Callable[[Event], None]) -> tuple[list[Reply], str, str] | None:
+        """After the email offer: keep an address found in the message on the ticket and confirm;
+        ask again (once) when the message holds a broken address."""
+        if (ticket.status is not Status.WAITING or self.queue.email is None
+                or ticket.metadata.get(EMAIL_METADATA_KEY)):
+            return None
+        replies = [r for r in tracker.bot_replies(session_only=False)
+                   if r.data.get("ticket_id") == ticket.id]
+        if not any(r.action == EMAIL_OFFER_ACTION for r in replies):
+            return None
+        address = find_email(parse.text)
+        if address is not None:
+            set_ticket_metadata(self.queue.backend, ticket.id, {EMAIL_METADATA_KEY: address})
+            why = f"customer left an email address for ticket {ticket.id}"
+            reply = self._say("utter_handoff_email_saved", {}, tracker, parse.language, channel,
+                              EMAIL_SAVED_ACTION, why, add, {"ticket_id": ticket.id})
+            return ([reply] if reply else []), EMAIL_SAVED_ACTION, why
+        if (looks_like_email_attempt(parse.text)
+                and not any(r.action == EMAIL_INVALID_ACTION for r in replies)):
+            why = f"the email address for ticket {ticket.id} looks incomplete; asking once more"
+            reply = self._say("utter_handoff_email_invalid", {}, tracker, parse.language, channel,
+                              EMAIL_INVALID_ACTION, why, add, {"ticket_id": ticket.id})
+            return ([reply] if reply else []), EMAIL_INVALID_ACTION, why
+        return None
 
     def start(self, decision: Decision, tracker: Tracker, parse: Parse, channel: str,
               customer_id: str, add: Callable[[Event], None]) -> tuple[list[Reply], Ticket]:
@@ -278,7 +332,15 @@ class HandoffFlow:
         why = "; ".join(r["explanation"] for r in decision.reason_dicts())
         reply = self._say(name, values, tracker, parse.language, channel, "handoff", why, add,
                           {"ticket_id": ticket.id})
-        return ([reply] if reply else []), ticket
+        replies = [reply] if reply else []
+        if (name == "utter_handoff_closed_hours" and self.queue.email is not None
+                and not ticket.metadata.get(EMAIL_METADATA_KEY)):
+            offer = self._say("utter_handoff_email_offer", {}, tracker, parse.language, channel,
+                              EMAIL_OFFER_ACTION, "outside business hours: offering email", add,
+                              {"ticket_id": ticket.id})
+            if offer is not None:
+                replies.append(offer)
+        return replies, ticket
 
     def _enqueue_or_rejoin(self, request: TicketRequest, text: str) -> Ticket:
         """Open a ticket, or rejoin the conversation's open one.

@@ -18,6 +18,7 @@ HANDOFF_RESPONSE_NAMES: tuple[str, ...] = (
     "utter_handoff_queued", "utter_handoff_queued_unknown_wait", "utter_handoff_closed_hours",
     "utter_handoff_timeout", "utter_handoff_cancelled", "utter_handoff_resolved", "utter_ask_csat",
     "utter_csat_thanks", "utter_handoff_agent_joined",
+    "utter_handoff_email_offer", "utter_handoff_email_saved", "utter_handoff_email_invalid",
 )
 
 

@@ -9,6 +9,15 @@ Runtime backends come from the operator, never from a model archive, so this fil
 bot starts, not at training time. `${NAME}` in any text value is replaced by the environment
 variable NAME, as Rasa does; an unset variable is an error naming the file and line. The
 `SUPPORTBOT_ACTION_ENDPOINT` variable is read by the caller (see `action_endpoint_from_url`).
+
+    email:                              # or `smtp:`; agents' replies to tickets that left an
+      host: smtp.example.com            # email address outside business hours
+      port: 587                         # default 465 with ssl, else 25
+      username: bot@example.com         # optional
+      password: "${SMTP_PASSWORD}"
+      from: "Shop support <support@example.com>"   # From and Reply-To
+      starttls: true                    # or `ssl: true`
+      timeout: 10
 """
 from __future__ import annotations
 
@@ -23,6 +32,7 @@ from typing import Any, TypeGuard
 from urllib.parse import urlsplit, urlunsplit
 
 from supportbot.errors import ActionError, Problem, ProjectError
+from supportbot.handoff.email import DEFAULT_SMTP_TIMEOUT, DEFAULT_SUBJECT, SmtpConfig
 from supportbot.project.yamlio import LineList, LineMap, line_of, read_yaml_file
 
 log = logging.getLogger(__name__)
@@ -77,6 +87,7 @@ class Endpoints:
     action_endpoint: ActionEndpoint | None = None
     tracker_store: Mapping[str, Any] | None = None
     lock_store: Mapping[str, Any] | None = None
+    email: SmtpConfig | None = None
     file: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
     problems: tuple[Problem, ...] = ()
@@ -133,12 +144,13 @@ def read_endpoints(root: str | os.PathLike[str]) -> Endpoints:
     data = _expand_env(data, file, problems)
     action = _read_action_endpoint(data, file, problems)
     stores = {key: _read_store(data, key, file, problems) for key in ("tracker_store", "lock_store")}
+    email = _read_email(data, file, problems)
     if any(p.severity == "error" for p in problems):
         raise ProjectError(problems)
     for problem in problems:
         log.warning("%s", problem)
     return Endpoints(action_endpoint=action, tracker_store=stores["tracker_store"],
-                     lock_store=stores["lock_store"], file=file, raw=data,
+                     lock_store=stores["lock_store"], email=email, file=file, raw=data,
                      problems=tuple(problems))
 
 
@@ -240,6 +252,83 @@ def _read_action_endpoint(data: Mapping[str, Any], file: str,
     return ActionEndpoint(url=url, token=token or None, timeout=seconds,
                           token_name=token_name, headers=headers, params=params,
                           basic_auth=basic_auth, cafile=cafile)
+
+
+_EMAIL_KEYS = ("host", "port", "username", "password", "from", "from_address", "starttls", "ssl",
+               "timeout", "retries", "retry_delay", "subject")
+
+
+def _read_email(data: Mapping[str, Any], file: str,
+                problems: list[Problem]) -> SmtpConfig | None:
+    """`email:` (or `smtp:`) -> SmtpConfig (None when absent or null)."""
+    name = "email" if data.get("email") is not None else "smtp"
+    section = data.get(name)
+    if section is None:
+        return None
+    line = line_of(data, name)
+    if not isinstance(section, Mapping):
+        problems.append(Problem("error", f"`{name}` must be a mapping with `host` and `from`",
+                                file, line, hint=f"write `{name}: {{host: smtp.example.com, "
+                                "port: 587, from: support@example.com, starttls: true}`",
+                                code="wrong-type"))
+        return None
+    errors_before = sum(p.severity == "error" for p in problems)
+    for key in section:
+        if key not in _EMAIL_KEYS:
+            problems.append(Problem(
+                "warning", f"`{name}`: key {key!r} is not used", file,
+                line_of(section, key, line), hint=f"known keys: {', '.join(_EMAIL_KEYS)}",
+                code="unknown-key"))
+
+    def error(key: str, message: str, hint: str | None = None) -> None:
+        problems.append(Problem("error", f"`{name}.{key}` {message}", file,
+                                line_of(section, key, line), hint=hint, code="wrong-type"))
+
+    def flag(key: str) -> bool:
+        value = section.get(key, False)
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no"):
+            return value.strip().lower() in ("true", "yes")
+        if not isinstance(value, bool):
+            error(key, f"must be true or false, got {value!r}")
+            return False
+        return value
+
+    def number(key: str, default: float, minimum: float) -> float:
+        raw = section.get(key, default)
+        value = _to_float(raw) if isinstance(raw, str) else raw
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not math.isfinite(value) or value < minimum):
+            error(key, f"must be a number of at least {minimum:g}, got {raw!r}")
+            return default
+        return float(value)
+
+    host = _optional_text(section, "host", error)
+    sender = _optional_text(section, "from", error) or _optional_text(section, "from_address",
+                                                                      error)
+    if not host:
+        problems.append(Problem("error", f"`{name}` has no `host`", file, line,
+                                hint="add `host: smtp.example.com`", code="missing-key"))
+    if not sender or "@" not in sender:
+        problems.append(Problem("error", f"`{name}` needs `from`: the shop's email address",
+                                file, line, hint='add `from: "support@example.com"`',
+                                code="missing-key"))
+    use_ssl, starttls = flag("ssl"), flag("starttls")
+    if use_ssl and starttls:
+        error("starttls", "cannot be combined with `ssl: true` (choose one)")
+    port = number("port", 465 if use_ssl else 25, 1)
+    if port != int(port) or port > 65535:
+        error("port", f"must be a whole number from 1 to 65535, got {section.get('port')!r}")
+    timeout = number("timeout", DEFAULT_SMTP_TIMEOUT, 0.001)
+    retries = number("retries", 2, 0)
+    retry_delay = number("retry_delay", 1.0, 0)
+    subject = _optional_text(section, "subject", error) or DEFAULT_SUBJECT
+    username = _optional_text(section, "username", error)
+    password = _optional_text(section, "password", error)
+    if sum(p.severity == "error" for p in problems) > errors_before or not host or not sender:
+        return None
+    return SmtpConfig(host=host, from_address=sender, port=int(port), username=username or None,
+                      password=password, starttls=starttls, ssl=use_ssl, timeout=timeout,
+                      retries=int(retries), retry_delay=retry_delay, subject=subject)
 
 
 def _read_store(data: Mapping[str, Any], key: str, file: str,
