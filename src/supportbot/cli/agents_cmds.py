@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from supportbot.cli.app import app
-from supportbot.cli.queue_cmds import QueueUrl, _project_config
+from supportbot.cli.queue_cmds import QueueUrl, _project_config, split_list
 from supportbot.errors import HandoffError
 from supportbot.handoff.config import HandoffConfig, resolve_queue_url
 from supportbot.handoff.factory import open_queue
@@ -16,10 +16,6 @@ from supportbot.handoff.models import Agent
 agents_app = typer.Typer(help="Agents of the web agent console and their sign-in tokens.",
                          no_args_is_help=True)
 app.add_typer(agents_app, name="agents")
-
-
-def _split(value: str | None, old: tuple[str, ...]) -> tuple[str, ...]:
-    return old if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
 
 
 @agents_app.command("add")
@@ -48,7 +44,7 @@ def add(
                             max_concurrent=d.max_concurrent)
         saved = q.upsert_agent(Agent(
             agent_id, name=current.name if name is None else name,
-            skills=_split(skills, current.skills), languages=_split(languages, current.languages),
+            skills=split_list(skills, current.skills), languages=split_list(languages, current.languages),
             max_concurrent=current.max_concurrent if max_concurrent is None else max_concurrent,
             online=current.online))
         token = AgentTokens(q).issue(saved.id)

@@ -47,6 +47,11 @@ def _open(url: str | None) -> SqlQueue:
     return open_queue(resolve_queue_url(url, config), config)
 
 
+def split_list(value: str | None, old: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated option as a tuple; `old` when the option was not given."""
+    return old if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
+
+
 def _ago(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -207,12 +212,9 @@ def agent_cmd(
             current = Agent(agent_id, skills=tuple(d.skills), languages=tuple(d.languages),
                             max_concurrent=d.max_concurrent)
 
-        def split(value: str | None, old: tuple[str, ...]) -> tuple[str, ...]:
-            return old if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
-
         saved = q.upsert_agent(Agent(
             agent_id, name=current.name if name is None else name,
-            skills=split(skills, current.skills), languages=split(languages, current.languages),
+            skills=split_list(skills, current.skills), languages=split_list(languages, current.languages),
             max_concurrent=current.max_concurrent if max_concurrent is None else max_concurrent,
             online=not offline))
     typer.echo(f"Agent {saved.id}: name={saved.display_name} skills={','.join(saved.skills) or 'all'}"
