@@ -1,15 +1,28 @@
-"""FAQ index benchmark: retrieval quality on CLINC150 / BANKING77 and search speed at scale.
+"""FAQ index benchmark: retrieval quality on FAQ-shaped KBs and search speed at scale.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_kb.py            # everything
-    .venv/bin/python benchmarks/bench_kb.py --skip-scale --sweep        # quality + threshold sweep
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_kb.py                 # everything
+    .venv/bin/python benchmarks/bench_kb.py --skip-scale --skip-real --sweep  # quality + sweep
     .venv/bin/python benchmarks/bench_kb.py --skip-quality --sizes 100 10000
+    .venv/bin/python benchmarks/bench_kb.py --dev ...   # development queries (train/val splits)
 
-Quality: every intent becomes a KB entry whose questions are PER_ENTRY (5) of its training
-utterances (seeded sample); test utterances are the queries. CLINC150's `oos_test` and, for
-BANKING77, the test utterances of HELD_OUT intents left out of the KB, must get `none`.
-Reported: top-1 accuracy, answer rate, precision of answers, clarify rate (and how often the
-right entry is among the options), OOS handling, and the expected calibration error of the
-top score. Data are read from $SUPPORTBOT_BENCH_DATA (default /work/shared/benchmarks).
+Quality. KBs built by kb_sets.py from the shared BANKING77 / CLINC150 data (read in place from
+$SUPPORTBOT_BENCH_DATA, default /work/shared/benchmarks), every entry with the answer written for
+its intent in benchmarks/data/*_faq.yml and a neutral id:
+* `1q`  one question per entry, a seeded random training utterance of the intent;
+* `faq` one question per entry, the FAQ question written in the data file (a FAQ page);
+* `5q`  five seeded training utterances per entry (BANKING77: every 5th intent left out as OOS).
+Queries are the test utterances (CLINC150 also `oos_test`, which must not be answered); `--dev`
+uses the training side instead (BANKING77 training utterances that are not KB questions,
+CLINC150 `val`/`oos_val`): that is what development and fit_kb_priors.py look at.
+The example bot's KB (data/kb) is measured by 5-fold cross-validation over its phrasings (each
+entry keeps its first question; the held-out phrasings are the queries).
+
+Reported per KB: hit@1, hit@5, MRR@10 of `KBIndex.search`, and with `decide` at the default
+settings the answered share, the precision of the answers, the clarify share (and how often the
+right entry was among the options), the OOS share answered, and the expected calibration error
+of the top score. Baselines on the same entries: plain tf-idf cosine (scikit-learn
+`TfidfVectorizer()`, word unigrams) and MiniLM cosine over the entry questions, and the same two
+over question + answer (best of question or answer cosine for MiniLM).
 
 Scale: KBs of N phrasings (5 per entry) with random texts and random unit vectors; build time
 and single-query `search` latency p50/p99, exact vs HNSW, one thread.
@@ -31,50 +44,56 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from supportbot.kb import KBIndex, decide
-from supportbot.kb.index import KBHit
-from supportbot.project.types import KBAnswer, KBEntry, KBSettings
+from kb_sets import DATA, PER_ENTRY, SEED, KBSet, banking, clinc  # noqa: E402
 
-DATA = Path(os.environ.get("SUPPORTBOT_BENCH_DATA", "/work/shared/benchmarks"))
-PER_ENTRY = 5
-HELD_OUT_EVERY = 5  # BANKING77: every 5th intent is left out of the KB and used as OOS
-SEED = 13
+from supportbot.kb import KBIndex, decide  # noqa: E402
+from supportbot.kb.index import KBHit  # noqa: E402
+from supportbot.project.types import KBAnswer, KBEntry, KBSettings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+FOLDS = 5
 
 
 # ---------------------------------------------------------------- data
-def _sample_kb(train: list[tuple[str, str]], skip: set[str] = frozenset()) -> list[KBEntry]:
-    by_intent: dict[str, list[str]] = defaultdict(list)
-    for text, intent in train:
-        if intent not in skip:
-            by_intent[intent].append(text)
+def example_bot_folds() -> list[KBSet]:
+    """data/kb of the example bot, FOLDS folds: each entry keeps its first question; the other
+    phrasings are dealt to folds (seeded) and searched against the KB without them."""
+    from supportbot.project import load_project
+
+    entries = list(load_project(ROOT).kb)
     rng = random.Random(SEED)
-    return [KBEntry(id=intent, questions=tuple(rng.sample(texts, min(PER_ENTRY, len(texts)))),
-                    answer=KBAnswer(f"answer for {intent}"))
-            for intent, texts in sorted(by_intent.items())]
+    fold_of = {}
+    for e in entries:
+        rest = list(range(1, len(e.questions)))
+        rng.shuffle(rest)
+        for n, q in enumerate(rest):
+            fold_of[(e.id, q)] = n % FOLDS
+    sets = []
+    for f in range(FOLDS):
+        kb, queries = [], []
+        for e in entries:
+            keep = tuple(q for n, q in enumerate(e.questions) if fold_of.get((e.id, n)) != f)
+            queries += [(q, e.id) for n, q in enumerate(e.questions) if fold_of.get((e.id, n)) == f]
+            kb.append(KBEntry(e.id, keep, e.answer, e.translations, e.tags, e.url, e.source))
+        sets.append(KBSet(f"example bot fold {f}", kb, queries, [], set()))
+    return sets
 
 
-def load_clinc() -> tuple[list[KBEntry], list[tuple[str, str]], list[str]]:
-    data = json.loads((DATA / "clinc150" / "data_full.json").read_text())
-    kb = _sample_kb([tuple(x) for x in data["train"]])
-    return kb, [tuple(x) for x in data["test"]], [t for t, _ in data["oos_test"]]
-
-
-def load_banking() -> tuple[list[KBEntry], list[tuple[str, str]], list[str]]:
-    def rows(name: str) -> list[tuple[str, str]]:
-        with open(DATA / "banking77" / name, newline="") as fh:
-            return [(r["text"], r["category"]) for r in csv.DictReader(fh)]
-
-    cats = json.loads((DATA / "banking77" / "categories.json").read_text())
-    held = set(cats[HELD_OUT_EVERY - 1::HELD_OUT_EVERY])
-    kb = _sample_kb(rows("train.csv"), held)
-    test = rows("test.csv")
-    return (kb, [(t, c) for t, c in test if c not in held], [t for t, c in test if c in held])
+def kb_sets(dev: bool) -> list[tuple[str, list[KBSet]]]:
+    bsplit, csplit = ("train", "val") if dev else ("test", "test")
+    out = [(s.name, [s]) for s in [banking(shape, bsplit) for shape in ("1q", "faq", "5q")]
+           + [clinc(shape, csplit) for shape in ("1q", "faq", "5q")]]
+    if not dev:
+        out.append(("example bot data/kb (5-fold)", example_bot_folds()))
+    return out
 
 
 # ---------------------------------------------------------------- quality
-def run_queries(index: KBIndex, texts: list[str], vectors: np.ndarray | None) -> list[list[KBHit]]:
-    return [index.search(t, 5, vector=None if vectors is None else vectors[i])
+def run_queries(index: KBIndex, texts: list[str], vectors: np.ndarray | None,
+                k: int = 10) -> list[list[KBHit]]:
+    return [index.search(t, k, vector=None if vectors is None else vectors[i])
             for i, t in enumerate(texts)]
 
 
@@ -89,12 +108,24 @@ def ece(scores: list[float], correct: list[bool], bins: int = 10) -> float:
     return total
 
 
+def ranking(ranked: list[list[str]], labels: list[str]) -> dict[str, float]:
+    """hit@1, hit@5 and MRR@10 of ranked entry ids."""
+    h1 = h5 = rr = 0.0
+    for ids, label in zip(ranked, labels):
+        if label in ids[:10]:
+            pos = ids.index(label)
+            h1 += pos == 0
+            h5 += pos < 5
+            rr += 1.0 / (pos + 1)
+    n = max(len(labels), 1)
+    return {"hit1": h1 / n, "hit5": h5 / n, "mrr": rr / n}
+
+
 def measure(in_hits: list[list[KBHit]], labels: list[str], oos_hits: list[list[KBHit]],
             settings: KBSettings) -> dict[str, float]:
     n = len(labels)
-    top1 = answered = correct = clar = clar_ok = 0
+    answered = correct = clar = clar_ok = 0
     for hits, label in zip(in_hits, labels):
-        top1 += bool(hits) and hits[0].entry_id == label
         d = decide(hits, settings)
         if d.kind == "answer":
             answered += 1
@@ -107,72 +138,110 @@ def measure(in_hits: list[list[KBHit]], labels: list[str], oos_hits: list[list[K
     right = [bool(h) and h[0].entry_id == lab for h, lab in zip(in_hits, labels)]
     right += [False] * len(oos_hits)
     return {
-        "top1": top1 / n, "answer": answered / n, "precision": correct / max(answered, 1),
+        **ranking([[h.entry_id for h in hits] for hits in in_hits], labels),
+        "answer": answered / n, "precision": correct / max(answered, 1),
         "clarify": clar / n, "clarify_ok": clar_ok / max(clar, 1),
-        "oos_none": oos_kinds.count("none") / max(len(oos_kinds), 1),
         "oos_answer": oos_kinds.count("answer") / max(len(oos_kinds), 1),
-        "oos_clarify": oos_kinds.count("clarify") / max(len(oos_kinds), 1),
-        "ece": ece(scores, right),
+        "ece": ece(scores, right), "n_answered": answered, "n_correct": correct,
     }
 
 
-def quality(sweep: bool) -> None:
+def baselines(entries: list[KBEntry], texts: list[str], qvec: np.ndarray, labels: list[str],
+              encoder) -> dict[str, dict[str, float]]:
+    """tf-idf and MiniLM cosine over the entry questions (and over question + answer)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    ids = [e.id for e in entries]
+    owner = np.asarray([i for i, e in enumerate(entries) for _ in e.questions])
+    questions = [q for e in entries for q in e.questions]
+    joint = [" ".join((*e.questions, e.answer.text)) for e in entries]
+
+    def ranked(sims: np.ndarray, own: np.ndarray) -> list[list[str]]:
+        best = np.full((sims.shape[0], len(entries)), -np.inf)
+        for j in range(len(entries)):
+            cols = np.flatnonzero(own == j)
+            if len(cols):
+                best[:, j] = sims[:, cols].max(axis=1)
+        order = np.argsort(-best, axis=1, kind="stable")[:, :10]
+        return [[ids[j] for j in row] for row in order]
+
+    out = {}
+    tv = TfidfVectorizer().fit(questions)
+    out["tf-idf (questions)"] = ranking(
+        ranked((tv.transform(texts) @ tv.transform(questions).T).toarray(), owner), labels)
+    qv = encoder.encode(questions)
+    out["MiniLM (questions)"] = ranking(ranked(qvec @ qv.T, owner), labels)
+    tv = TfidfVectorizer().fit(joint)
+    out["tf-idf (question+answer)"] = ranking(
+        ranked((tv.transform(texts) @ tv.transform(joint).T).toarray(),
+               np.arange(len(entries))), labels)
+    av = encoder.encode([e.answer.text for e in entries])
+    both = np.concatenate([qv, av])
+    out["MiniLM (max question, answer)"] = ranking(
+        ranked(qvec @ both.T, np.concatenate([owner, np.arange(len(entries))])), labels)
+    return out
+
+
+def quality(sweep: bool, dev: bool, with_baselines: bool = True) -> None:
     from supportbot.embeddings import Encoder, env_cache_dir
 
     encoder = Encoder(cache_dir=env_cache_dir())  # $SUPPORTBOT_CACHE_DIR, else in memory
     settings = KBSettings()
-    datasets = {"CLINC150": load_clinc(), "BANKING77": load_banking()}
     rows = []
     sweeps: dict[str, list[tuple[float, dict[str, float]]]] = {}
-    for name, (kb, test, oos) in datasets.items():
-        texts, labels = [t for t, _ in test], [lab for _, lab in test]
+    for name, folds in kb_sets(dev):
+        per_variant: dict[str, list] = defaultdict(list)
+        base_rows: dict[str, list] = defaultdict(list)
         started = time.perf_counter()
-        qvec = encoder.encode(texts)
-        ovec = encoder.encode(oos)
-        print(f"# {name}: {len(kb)} entries x {PER_ENTRY}, {len(texts)} in-scope + {len(oos)} OOS "
-              f"queries (encoded in {time.perf_counter() - started:.1f}s)", file=sys.stderr)
-        for variant, enc in (("hybrid", encoder), ("lexical-only", None)):
-            index = KBIndex.build(kb, settings, enc)
-            started = time.perf_counter()
-            in_hits = run_queries(index, texts, qvec if enc else None)
-            oos_hits = run_queries(index, oos, ovec if enc else None)
-            per_query = (time.perf_counter() - started) / (len(texts) + len(oos)) * 1000
+        for kbset in folds:
+            texts, labels = [t for t, _ in kbset.queries], [e for _, e in kbset.queries]
+            qvec = encoder.encode(texts)
+            ovec = encoder.encode(kbset.oos) if kbset.oos else None
+            for variant, enc in (("supportbot", encoder), ("supportbot lexical-only", None)):
+                index = KBIndex.build(kbset.entries, settings, enc)
+                t0 = time.perf_counter()
+                in_hits = run_queries(index, texts, qvec if enc else None)
+                oos_hits = run_queries(index, kbset.oos, ovec if enc else None)
+                ms = (time.perf_counter() - t0) / max(len(texts) + len(kbset.oos), 1) * 1000
+                per_variant[variant].append((in_hits, labels, oos_hits, index, ms))
+            if with_baselines:
+                for b, m in baselines(kbset.entries, texts, qvec, labels, encoder).items():
+                    base_rows[b].append((m, len(labels)))
+        print(f"# {name}: {len(folds[0].entries)} entries, "
+              f"{sum(len(f.queries) for f in folds)} queries + {len(folds[0].oos)} OOS "
+              f"({time.perf_counter() - started:.1f}s)", file=sys.stderr)
+        for variant, runs in per_variant.items():
+            in_hits = [h for r in runs for h in r[0]]
+            labels = [lab for r in runs for lab in r[1]]
+            oos_hits = [h for r in runs for h in r[2]]
             m = measure(in_hits, labels, oos_hits, settings)
-            cal = index.calibrator
-            rows.append([name, variant, cal.source, f"{index.build_info['build_seconds']:.1f}",
-                         f"{m['top1']:.3f}", f"{m['answer']:.3f}", f"{m['precision']:.3f}",
-                         f"{m['clarify']:.3f}", f"{m['clarify_ok']:.3f}", f"{m['oos_none']:.3f}",
-                         f"{m['oos_answer']:.3f}", f"{m['oos_clarify']:.3f}", f"{m['ece']:.3f}",
-                         f"{per_query:.2f}"])
-            for label, head in (("relevance", cal.pooled.relevance), ("score", cal.pooled.score)):
-                print(f"# {name}/{variant} {cal.source} {label} weights: intercept "
-                      f"{head.intercept:.2f}, "
-                      + ", ".join(f"{f} {w:.2f}" for f, w in zip(head.features, head.weights)),
-                      file=sys.stderr)
-            print(f"# leave-one-out: {dict(cal.stats)}", file=sys.stderr)
-            if sweep:
-                sweeps[f"{name}/{variant}"] = [
-                    (t, measure(in_hits, labels, oos_hits, KBSettings(threshold=t)))
-                    for t in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8)]
-    print_table(["dataset", "variant", "calib", "build s", "top1", "answer", "precision",
-                 "clarify", "clar.ok", "oos none", "oos ans", "oos clar", "ECE", "ms/query"], rows)
-    print("(threshold 0.55, clarify_margin 0.05; ms/query excludes encoding the query)")
+            cal = runs[0][3].calibrator
+            rows.append([name, variant, cal.source, f"{m['hit1']:.3f}", f"{m['hit5']:.3f}",
+                         f"{m['mrr']:.3f}", f"{m['answer']:.3f}", f"{m['precision']:.3f}",
+                         f"{m['clarify']:.3f}", f"{m['clarify_ok']:.3f}",
+                         f"{m['oos_answer']:.3f}" if oos_hits else "-", f"{m['ece']:.3f}",
+                         f"{statistics.mean(r[4] for r in runs):.2f}"])
+            print(f"# {name}/{variant}: calibration {dict(cal.stats)}", file=sys.stderr)
+            if sweep and variant == "supportbot":
+                sweeps[name] = [(t, measure(in_hits, labels, oos_hits,
+                                            KBSettings(threshold=t)))
+                                for t in (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9)]
+        for b, ms in base_rows.items():
+            n = sum(c for _, c in ms)
+            avg = {k: sum(m[k] * c for m, c in ms) / n for k in ("hit1", "hit5", "mrr")}
+            rows.append([name, b, "-", f"{avg['hit1']:.3f}", f"{avg['hit5']:.3f}",
+                         f"{avg['mrr']:.3f}", "-", "-", "-", "-", "-", "-", "-"])
+    print_table(["KB", "method", "calib", "hit@1", "hit@5", "MRR@10", "answered", "precision",
+                 "clarify", "clar.ok", "OOS ans", "ECE", "ms/query"], rows)
+    print(f"(default settings: threshold {settings.threshold}, clarify_margin "
+          f"{settings.clarify_margin}; ms/query excludes encoding the query; "
+          f"queries: {'training side (--dev)' if dev else 'test splits'})")
     for key, points in sweeps.items():
         print(f"\nthreshold sweep {key}")
-        print_table(["threshold", "answer", "precision", "clarify", "clar.ok", "oos none",
-                     "oos ans"],
+        print_table(["threshold", "answered", "precision", "clarify", "clar.ok", "OOS ans"],
                     [[f"{t:.2f}", f"{m['answer']:.3f}", f"{m['precision']:.3f}",
-                      f"{m['clarify']:.3f}", f"{m['clarify_ok']:.3f}", f"{m['oos_none']:.3f}",
-                      f"{m['oos_answer']:.3f}"]
+                      f"{m['clarify']:.3f}", f"{m['clarify_ok']:.3f}", f"{m['oos_answer']:.3f}"]
                      for t, m in points])
-    started = time.perf_counter()
-    times = []
-    for text in datasets["CLINC150"][1][:200]:
-        t0 = time.perf_counter()
-        encoder.encode([text[0]], use_cache=False)
-        times.append(time.perf_counter() - t0)
-    print(f"\nquery encoding (all-MiniLM-L6-v2, 1 thread, uncached): "
-          f"p50 {1000 * statistics.median(times):.1f} ms")
 
 
 # ---------------------------------------------------------------- scale
@@ -307,13 +376,16 @@ def main() -> None:
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--sweep", action="store_true", help="print a threshold sweep")
+    parser.add_argument("--dev", action="store_true",
+                        help="quality on training-side queries (for development), not test")
+    parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--sizes", type=int, nargs="*", default=[100, 10_000, 100_000])
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--skip-real", action="store_true",
                         help="skip exact vs HNSW on ~28k real phrasings")
     args = parser.parse_args()
     if not args.skip_quality:
-        quality(args.sweep)
+        quality(args.sweep, args.dev, not args.no_baselines)
     if not args.skip_scale:
         print()
         scale(args.sizes, args.queries)
