@@ -81,6 +81,13 @@ def example_bot_folds() -> list[KBSet]:
     return sets
 
 
+def example_bot_settings() -> KBSettings:
+    """The example bot's own `kb:` settings (config.yml)."""
+    from supportbot.project import load_project
+
+    return load_project(ROOT).config.kb
+
+
 def kb_sets(dev: bool) -> list[tuple[str, list[KBSet]]]:
     bsplit, csplit = ("train", "val") if dev else ("test", "test")
     out = [(s.name, [s]) for s in [banking(shape, bsplit) for shape in ("1q", "faq", "5q")]
@@ -186,10 +193,11 @@ def quality(sweep: bool, dev: bool, with_baselines: bool = True) -> None:
     from supportbot.embeddings import Encoder, env_cache_dir
 
     encoder = Encoder(cache_dir=env_cache_dir())  # $SUPPORTBOT_CACHE_DIR, else in memory
-    settings = KBSettings()
+    default_settings = KBSettings()
     rows = []
     sweeps: dict[str, list[tuple[float, dict[str, float]]]] = {}
     for name, folds in kb_sets(dev):
+        settings = example_bot_settings() if name.startswith("example bot") else default_settings
         per_variant: dict[str, list] = defaultdict(list)
         base_rows: dict[str, list] = defaultdict(list)
         started = time.perf_counter()
@@ -224,7 +232,8 @@ def quality(sweep: bool, dev: bool, with_baselines: bool = True) -> None:
             print(f"# {name}/{variant}: calibration {dict(cal.stats)}", file=sys.stderr)
             if sweep and variant == "supportbot":
                 sweeps[name] = [(t, measure(in_hits, labels, oos_hits,
-                                            KBSettings(threshold=t)))
+                                            KBSettings(threshold=t,
+                                                       clarify_margin=settings.clarify_margin)))
                                 for t in (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9)]
         for b, ms in base_rows.items():
             n = sum(c for _, c in ms)
@@ -233,8 +242,11 @@ def quality(sweep: bool, dev: bool, with_baselines: bool = True) -> None:
                          f"{avg['mrr']:.3f}", "-", "-", "-", "-", "-", "-", "-"])
     print_table(["KB", "method", "calib", "hit@1", "hit@5", "MRR@10", "answered", "precision",
                  "clarify", "clar.ok", "OOS ans", "ECE", "ms/query"], rows)
-    print(f"(default settings: threshold {settings.threshold}, clarify_margin "
-          f"{settings.clarify_margin}; ms/query excludes encoding the query; "
+    bot = example_bot_settings()
+    print(f"(default settings: threshold {default_settings.threshold or 'auto'}, clarify_margin "
+          f"{default_settings.clarify_margin}; the example bot: its config.yml, threshold "
+          f"{bot.threshold or 'auto'}, clarify_margin {bot.clarify_margin}; "
+          f"ms/query excludes encoding the query; "
           f"queries: {'training side (--dev)' if dev else 'test splits'})")
     for key, points in sweeps.items():
         print(f"\nthreshold sweep {key}")

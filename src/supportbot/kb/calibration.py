@@ -49,26 +49,56 @@ from typing import Any
 import numpy as np
 
 PHRASING_FEATURES = ("dense", "bm25", "char")  # measured per phrasing, entry = max
-DENSE_FEATURES = ("dense", "dense2", "bm25", "char")
-LEXICAL_FEATURES = ("bm25", "char")
+ANSWER_FEATURES = ("a_dense", "e_dense", "a_bm25", "a_char")  # measured on the answer side
+DENSE_FEATURES = ("dense", "dense2", "bm25", "char", "a_dense", "e_dense", "a_bm25", "a_char")
+LEXICAL_FEATURES = ("bm25", "char", "a_bm25", "a_char")
 
-# Raw blend that pre-ranks candidates (matched question, calibration negatives).
+# Raw blend that pre-ranks candidates (matched question, calibration negatives); the
+# proportions of the default relevance weights.
 RAW_WEIGHTS: dict[bool, dict[str, float]] = {
-    True: {"dense": 0.6, "bm25": 0.15, "char": 0.25},
-    False: {"bm25": 0.4, "char": 0.6},
+    True: {"dense": 0.25, "bm25": 0.15, "char": 0.05, "a_dense": 0.3, "e_dense": 0.25,
+           "a_bm25": 0.08, "a_char": 0.12},
+    False: {"bm25": 0.1, "char": 0.3, "a_bm25": 0.05, "a_char": 0.5},
 }
 
-# Fixed logistic weights (intercept, per-feature weights) for KBs too small to fit, keyed by
-# "has dense features". Rounded from unregularised fits on CLINC150 and BANKING77 KBs of 5
-# phrasings per entry (benchmarks/bench_kb.py), kept non-negative and on the cautious side.
+# Fixed logistic weights (intercept, per-feature weights), keyed by "has dense features": the
+# documented priors. Every KB starts from them; a KB without enough phrasings to fit (fewer than
+# MIN_FIT_ENTRIES entries with 2+ questions, e.g. a FAQ page with one question per entry) keeps
+# them as they are. Fitted by benchmarks/fit_kb_priors.py on KBs of one sampled question, one
+# written FAQ question and five sampled questions per entry (BANKING77 and CLINC150, answers from
+# benchmarks/data), with queries from the *training* side only (BANKING77 train, CLINC150
+# val/oos_val); rounded. The relevance weights' direction is the ranking-optimal one
+# (conditional logit over each search's candidates) with LEXICAL_FLOORS, then scaled.
 DEFAULT_RELEVANCE_WEIGHTS: dict[bool, tuple[float, dict[str, float]]] = {
-    True: (-8.5, {"dense": 7.0, "dense2": 3.0, "bm25": 0.5, "char": 4.0}),
-    False: (-5.5, {"bm25": 0.3, "char": 9.0}),
+    True: (-6.1, {"dense": 2.5, "dense2": 0.0, "bm25": 1.5, "char": 0.0, "a_dense": 3.15,
+                  "e_dense": 2.65, "a_bm25": 0.75, "a_char": 1.25}),
+    False: (-3.85, {"bm25": 1.0, "char": 3.35, "a_bm25": 0.4, "a_char": 5.55}),
 }
 DEFAULT_SCORE_WEIGHTS: dict[bool, tuple[float, dict[str, float]]] = {
-    True: (-4.0, {"dense": 2.0, "dense2": 3.5, "bm25": 0.5, "char": 0.25, "margin": 7.0}),
-    False: (-2.2, {"bm25": 2.0, "char": 0.5, "margin": 6.0}),
+    True: (-2.65, {"dense": 0.95, "dense2": 0.0, "bm25": 0.0, "char": 0.65, "a_dense": 1.45,
+                   "e_dense": 0.2, "a_bm25": 0.0, "a_char": 2.1, "margin": 9.3}),
+    False: (-1.7, {"bm25": 0.1, "char": 1.1, "a_bm25": 0.55, "a_char": 1.0, "margin": 7.1}),
 }
+
+# Lower bounds on word-match weights. The public sets the priors are fitted on are paraphrase
+# sets where embeddings beat tf-idf by 20+ points; on FAQ pages whose customers reuse the KB's
+# own words it is the other way round. So the prior fit keeps word BM25 (questions and answers)
+# at these ranking weights at least (about 2/3 and 1/4 of the question-embedding weight; it
+# costs under one point of hit@1 on the fitting data), and a per-KB fit never takes a floored
+# weight below its prior value.
+LEXICAL_FLOORS: dict[bool, dict[str, float]] = {
+    True: {"bm25": 4.0, "a_bm25": 2.0},
+    False: {},
+}
+
+# The answer threshold of `kb.threshold: auto` (see `Calibrator.precise_threshold`).
+TARGET_PRECISION = 0.9  # share of given answers that should be the right entry
+PRIOR_THRESHOLD = 0.85  # documented prior: the fitting data's KBs all reach 90% at 0.8; a margin
+MIN_AUTO_THRESHOLD = 0.4  # a KB's own simulated questions never take it below this
+THRESHOLD_GRID = tuple(round(0.3 + 0.05 * i, 2) for i in range(14))  # 0.30 .. 0.95
+MIN_AUTO_ANSWERS = 10.0  # weighted simulated answers needed at a grid point
+THRESHOLD_EVIDENCE = 60.0  # leave-one-out searches that move the threshold halfway
+CLARIFY_FLOOR_RATIO = 0.6  # as in supportbot.kb.decision: the least worth offering
 
 MIN_FIT_ENTRIES = 5  # entries with 2+ phrasings needed to fit
 MIN_FIT_POSITIVES = 20  # leave-one-out questions whose entry keeps another phrasing
@@ -138,9 +168,11 @@ class Logistic:
         z = x[:, :len(self.weights)] @ np.asarray(self.weights, dtype=np.float64) + self.intercept
         return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
-    def refit(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray) -> Logistic:
+    def refit(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray,
+              floors: Sequence[float] | None = None) -> Logistic:
         """Maximum a posteriori fit with a Gaussian prior centred on these weights; feature
-        weights are kept non-negative so that a closer match never scores lower."""
+        weights are kept non-negative so that a closer match never scores lower (and at least
+        `floors`, per feature, when given)."""
         from scipy.optimize import minimize
 
         w0 = np.asarray((self.intercept, *self.weights), dtype=np.float64)
@@ -155,9 +187,19 @@ class Logistic:
             grad = xa.T @ (sample_weight * (p - yf)) + PRIOR_PRECISION * diff
             return nll + 0.5 * PRIOR_PRECISION * float(diff @ diff), grad
 
-        bounds = [(None, None)] + [(0.0, None)] * len(self.weights)  # more similar, never worse
+        low = list(floors) if floors is not None else [0.0] * len(self.weights)
+        bounds = [(None, None)] + [(lo, None) for lo in low]  # more similar, never worse
         w = minimize(loss, w0, jac=True, method="L-BFGS-B", bounds=bounds).x
         return Logistic(self.features, tuple(float(v) for v in w[1:]), float(w[0]))
+
+    def rescale(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray) -> Logistic:
+        """The same weight direction, with scale and intercept fitted (maximum likelihood)."""
+        base = Logistic(("blend",), (1.0,), self.intercept)
+        s = x[:, :len(self.weights)] @ np.asarray(self.weights, dtype=np.float64)
+        fitted = base.refit(s[:, None], y, sample_weight)
+        scale = fitted.weights[0]
+        return Logistic(self.features, tuple(float(scale * v) for v in self.weights),
+                        fitted.intercept)
 
     def to_json(self) -> dict[str, Any]:
         return {"features": list(self.features), "weights": list(self.weights),
@@ -181,10 +223,17 @@ class Heads:
         relevance = self.relevance(features)
         return self.score(np.column_stack([features, margins(relevance)])), relevance
 
-    def refit(self, trials: Sequence[Trial]) -> Heads:
-        """Both heads refitted on `trials`, with these heads as the prior."""
+    def refit(self, trials: Sequence[Trial],
+              relevance_floors: Sequence[float] | None = None,
+              relevance_direction: bool = False) -> Heads:
+        """Both heads refitted on `trials`, with these heads as the prior.
+        `relevance_direction`: keep the relevance weights' direction (their ratios) and fit
+        only their scale and the intercept."""
         x, y, w = _rows(trials, [t.raw for t in trials], None)
-        relevance = self.relevance.refit(x, y, w)
+        if relevance_direction:
+            relevance = self.relevance.rescale(x, y, w)
+        else:
+            relevance = self.relevance.refit(x, y, w, relevance_floors)
         rel = [relevance(t.features) for t in trials]
         x, y, w = _rows(trials, rel, [margins(r) for r in rel])
         return Heads(relevance, self.score.refit(x, y, w))
@@ -230,6 +279,7 @@ class Calibrator:
     by_script: Mapping[str, Heads] = field(default_factory=dict)
     source: str = "default"
     stats: Mapping[str, Any] = field(default_factory=dict)
+    threshold: float = PRIOR_THRESHOLD  # the answer threshold `kb.threshold: auto` uses
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -252,29 +302,76 @@ class Calibrator:
 
     @classmethod
     def fit(cls, trials: Sequence[Trial], has_dense: bool,
-            stats: Mapping[str, Any] | None = None) -> Calibrator:
+            stats: Mapping[str, Any] | None = None,
+            clarify_margin: float = 0.05) -> Calibrator:
         """Fit Latin-script heads (prior: the defaults), non-Latin heads (prior: the defaults
         without dense weights) and per-script heads (prior: the non-Latin heads)."""
         def positives(group: Sequence[Trial]) -> int:
             return sum(t.kind == "loo" and t.right >= 0 for t in group)
 
+        def floors(heads: Heads) -> list[float]:
+            floored = LEXICAL_FLOORS[has_dense]
+            return [w if f in floored else 0.0
+                    for f, w in zip(heads.relevance.features, heads.relevance.weights)]
+
         latin = [t for t in trials if t.script == "latin"]
         others = [t for t in trials if t.script != "latin"]
         pooled = default_heads(has_dense, "latin")
         if positives(latin):
-            pooled = pooled.refit(latin)
+            pooled = pooled.refit(latin, floors(pooled))
         non_latin = default_heads(has_dense, NON_LATIN)
         if positives(others):
-            non_latin = non_latin.refit(others)
+            non_latin = non_latin.refit(others, floors(non_latin))
         by_script = {NON_LATIN: non_latin}
         scripts = sorted({t.script for t in others})
         if len(scripts) > 1:
             for script in scripts:
                 mine = [t for t in others if t.script == script]
                 if positives(mine) >= MIN_FIT_POSITIVES:
-                    by_script[script] = non_latin.refit(mine)
+                    by_script[script] = non_latin.refit(mine, floors(non_latin))
         fitted = cls(pooled, by_script, "fitted")
-        return cls(pooled, by_script, "fitted", {**(stats or {}), **fitted.evaluate(trials)})
+        threshold, how = fitted.precise_threshold(trials, clarify_margin)
+        return cls(pooled, by_script, "fitted",
+                   {**(stats or {}), **fitted.evaluate(trials), "threshold": how}, threshold)
+
+    def precise_threshold(self, trials: Sequence[Trial], clarify_margin: float
+                          ) -> tuple[float, dict[str, Any]]:
+        """The lowest threshold on the grid at which the answers `decide` would give to the
+        leave-one-out and uncovered searches are right at least TARGET_PRECISION of the time
+        (weighted as in the fit), kept within [MIN_AUTO_THRESHOLD, PRIOR_THRESHOLD]: the
+        simulated questions are phrasings of the KB, easier than real ones, so they may lower
+        the prior threshold, never raise trust beyond that bound."""
+        tops = []  # (top score, second score, correct, weight)
+        for trial in trials:
+            if trial.kind not in ("loo", "uncovered") or not len(trial.features):
+                continue
+            score, _ = self.heads(trial.script).predict(trial.features)
+            order = np.argsort(-score)
+            second = float(score[order[1]]) if len(order) > 1 else 0.0
+            tops.append((float(score[order[0]]), second, int(order[0]) == trial.right,
+                         trial.weight))
+        if not tops:
+            return PRIOR_THRESHOLD, {"source": "prior", "reason": "no simulated questions"}
+        top, second, right, weight = (np.asarray(c, dtype=np.float64) for c in zip(*tops))
+        chosen, reached = PRIOR_THRESHOLD, None
+        for t in THRESHOLD_GRID:
+            answered = (top >= t) & ((second < t * CLARIFY_FLOOR_RATIO)
+                                     | (top - second >= clarify_margin))
+            if weight[answered].sum() < MIN_AUTO_ANSWERS:
+                break
+            precision = float((weight * answered * right).sum() / weight[answered].sum())
+            if precision >= TARGET_PRECISION:
+                chosen, reached = t, precision
+                break
+        # shrunk towards the prior by the amount of evidence (leave-one-out searches)
+        n = float(weight[np.asarray([t.kind == "loo" for t in trials if t.kind in
+                                     ("loo", "uncovered") and len(t.features)])].sum())
+        share = n / (n + THRESHOLD_EVIDENCE)
+        chosen = PRIOR_THRESHOLD - share * (PRIOR_THRESHOLD - chosen)
+        chosen = round(float(min(max(chosen, MIN_AUTO_THRESHOLD), PRIOR_THRESHOLD)), 3)
+        return chosen, {"source": "fitted" if reached is not None else "prior",
+                        "value": chosen, "evidence_share": round(share, 3),
+                        "simulated_precision": None if reached is None else round(reached, 4)}
 
     def evaluate(self, trials: Sequence[Trial]) -> dict[str, float]:
         """Leave-one-phrasing-out top-1 accuracy, mean top score and Brier score of the top
@@ -297,10 +394,11 @@ class Calibrator:
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "pooled": self.pooled.to_json(),
                 "by_script": {k: v.to_json() for k, v in self.by_script.items()},
-                "stats": dict(self.stats)}
+                "stats": dict(self.stats), "threshold": self.threshold}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Calibrator:
         return cls(Heads.from_json(data["pooled"]),
                    {k: Heads.from_json(v) for k, v in data["by_script"].items()},
-                   str(data["source"]), dict(data.get("stats", {})))
+                   str(data["source"]), dict(data.get("stats", {})),
+                   float(data.get("threshold", PRIOR_THRESHOLD)))

@@ -1,11 +1,15 @@
 """What to do with KB hits: answer, ask "did you mean…", or nothing.
 
 Rules. `score` is the calibrated probability that an entry is *the* answer; `relevance` the
-probability judged by the entry's own similarity (see `supportbot.kb.calibration`); `floor` is
-`settings.threshold * CLARIFY_FLOOR_RATIO` (0.6), the least worth offering as an option.
+probability judged by the entry's own similarity (see `supportbot.kb.calibration`);
+`threshold` is `settings.threshold`, or when that is `auto` (None) the threshold the index's
+calibration chose for precision (carried by the hits, `KBHit.threshold`); `floor` is
+`threshold * CLARIFY_FLOOR_RATIO` (0.6), the least worth offering as an option.
 
-1. `answer` the top entry when its score >= `settings.threshold` and it is clearly ahead: the
-   second score is below `floor` or at least `settings.clarify_margin` lower.
+1. `answer` the top entry when its score >= `threshold` and it is clearly ahead: the
+   second score is below `floor` or at least `settings.clarify_margin` lower, and so is the
+   best relevance of any other entry (two entries the KB cannot tell apart are never
+   answered by a guess).
 2. `clarify` otherwise, when two or more entries have relevance >= `floor`: offer them, best
    score first, at most `settings.max_clarify_options`. This covers a top entry that is not
    confident because a near-duplicate entry is just as close, and a top two within the margin.
@@ -17,11 +21,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from supportbot.kb.calibration import CLARIFY_FLOOR_RATIO, PRIOR_THRESHOLD
 from supportbot.kb.index import KBHit
 from supportbot.kb.text import language_fit
 from supportbot.project.types import Button, KBEntry, KBSettings
 
-CLARIFY_FLOOR_RATIO = 0.6
 FAQ_PAYLOAD_PREFIX = "/faq/"
 
 DecisionKind = Literal["answer", "clarify", "none"]
@@ -45,13 +49,16 @@ def decide(hits: Sequence[KBHit], settings: KBSettings) -> KBDecision:
     if not hits:
         return KBDecision("none", reason="no FAQ entry matched")
     top = hits[0]
+    threshold = answer_threshold(hits, settings)
     second = hits[1].score if len(hits) > 1 else 0.0
-    floor = settings.threshold * CLARIFY_FLOOR_RATIO
-    if top.score >= settings.threshold and (
+    floor = threshold * CLARIFY_FLOOR_RATIO
+    rival = max((h.relevance for h in hits[1:]), default=0.0)
+    told_apart = rival < floor or top.relevance - rival >= settings.clarify_margin
+    if top.score >= threshold and told_apart and (
             second < floor or top.score - second >= settings.clarify_margin):
         return KBDecision("answer", top.entry_id, score=top.score, scores=scores,
                           reason=f"FAQ {top.entry_id!r} scored {top.score:.2f} "
-                                 f"(threshold {settings.threshold:.2f}, next {second:.2f})")
+                                 f"(threshold {threshold:.2f}, next {second:.2f})")
     plausible = [h for h in hits if h.relevance >= floor][: max(settings.max_clarify_options, 2)]
     if len(plausible) >= 2:
         listed = ", ".join(f"{h.entry_id} {h.score:.2f}/{h.relevance:.2f}" for h in plausible)
@@ -61,7 +68,18 @@ def decide(hits: Sequence[KBHit], settings: KBSettings) -> KBDecision:
                                  f"{listed}); asking which one is meant")
     return KBDecision("none", score=top.score, scores=scores,
                       reason=f"best FAQ {top.entry_id!r} scored {top.score:.2f}, below the "
-                             f"threshold {settings.threshold:.2f}")
+                             f"threshold {threshold:.2f}")
+
+
+def answer_threshold(hits: Sequence[KBHit], settings: KBSettings) -> float:
+    """`settings.threshold`, or for `auto` (None) the calibrated threshold the hits carry
+    (the documented prior when they carry none)."""
+    if settings.threshold is not None:
+        return settings.threshold
+    for hit in hits:
+        if hit.threshold is not None:
+            return hit.threshold
+    return PRIOR_THRESHOLD
 
 
 def clarification_buttons(entries: Iterable[KBEntry] | Mapping[str, KBEntry],

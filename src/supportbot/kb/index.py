@@ -1,9 +1,11 @@
 """The FAQ knowledge-base index: hybrid dense + lexical retrieval with one calibrated score.
 
-`KBIndex.build` indexes every question phrasing of every entry (all languages). `search` returns
-one `KBHit` per entry, best first; `hit.score` estimates the probability that the entry is the
-right answer (see `supportbot.kb.calibration`). `supportbot.kb.decision.decide` turns hits into
-answer / clarify / none.
+`KBIndex.build` indexes every question phrasing of every entry (all languages) and, beside them,
+the entry's answer side (`supportbot.kb.answers`: answer passages in every language, the URL
+title, and one "first question + answer" document). `search` returns one `KBHit` per entry, best
+first; `hit.score` estimates the probability that the entry is the right answer (see
+`supportbot.kb.calibration`). `supportbot.kb.decision.decide` turns hits into answer / clarify /
+none.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from supportbot.errors import ModelError, Problem, ProjectError
+from supportbot.kb.answers import answer_units
 from supportbot.kb.calibration import (
     MAX_FIT_QUERIES,
     MIN_FIT_ENTRIES,
@@ -40,11 +43,13 @@ from supportbot.project.types import KBEntry, KBSettings
 if TYPE_CHECKING:
     from supportbot.embeddings import Encoder
 
-FORMAT_VERSION = 1
-CANDIDATE_POOL = 32  # phrasings taken from each of dense, BM25 and char search before re-scoring
+FORMAT_VERSION = 2  # 2: answer side (passages, entry documents, answer BM25 / n-grams)
+CANDIDATE_POOL = 32  # units taken from each dense and lexical search before re-scoring
 _MANIFEST = "kb.json"
 _ARRAYS = "arrays.npz"
 _DENSE = "dense.faiss"
+_ANSWER_DENSE = "answers.faiss"
+PASSAGE, DOCUMENT = 0, 1  # kinds of dense answer units
 
 
 @dataclass(frozen=True)
@@ -54,9 +59,11 @@ class KBHit:
     `score` (0..1) is the calibrated probability that this entry answers the query;
     `relevance` (0..1) the same judged by the entry's own similarity only, ignoring how close
     other entries come (two near-duplicates both get a high relevance); `matched_question` is
-    the entry's phrasing closest to the query; `dense` is its best embedding cosine (0 without an
-    encoder); `lexical` the mean of its normalised BM25 and char n-gram cosine; `features` are
-    the calibration inputs (similarities and the relevance margin).
+    the entry's phrasing closest to the query; `dense` is its best question embedding cosine (0
+    without an encoder); `lexical` the mean of its normalised BM25 and char n-gram cosine over
+    the questions; `features` are the calibration inputs (question-side and answer-side
+    similarities and the relevance margin); `threshold` the answer threshold this index's
+    calibration chose, which `decide` uses when `kb.threshold` is `auto`.
     """
 
     entry_id: str
@@ -66,14 +73,45 @@ class KBHit:
     dense: float
     lexical: float
     features: Mapping[str, float] = field(default_factory=dict)
+    threshold: float | None = None  # the index's calibrated answer threshold (`auto`)
 
 
 @dataclass
 class _Candidates:
     entries: np.ndarray  # entry positions
     features: np.ndarray  # (m, n_features) similarity features in `feature_names` order
-    best_phrasing: np.ndarray  # phrasing position per entry
+    best_phrasing: np.ndarray  # phrasing position per entry (-1: none left)
     raw: np.ndarray  # uncalibrated blend that pre-ranks candidates
+
+
+@dataclass
+class AnswerSide:
+    """The answer-side index: dense units (passages, titles, entry documents) and one lexical
+    answer document per entry."""
+
+    units: list[str]
+    unit_entry: np.ndarray  # entry position per dense unit
+    unit_kind: np.ndarray  # PASSAGE or DOCUMENT
+    dense: DenseIndex | None
+    doc_entry: np.ndarray  # entry position per lexical answer document
+    bm25: Bm25
+    char: CharTfidf
+
+    @classmethod
+    def build(cls, entries: Sequence[KBEntry], encoder: Encoder | None,
+              approximate_above: int) -> AnswerSide:
+        au = answer_units(entries)
+        units = au.passages + au.documents
+        unit_entry = np.asarray(au.passage_entry + au.document_entry, dtype=np.int32)
+        unit_kind = np.asarray([PASSAGE] * len(au.passages) + [DOCUMENT] * len(au.documents),
+                               dtype=np.int8)
+        dense = None
+        if encoder is not None and units:
+            dense = DenseIndex.build(encoder.encode(units),
+                                     approximate=len(units) > approximate_above)
+        return cls(units, unit_entry, unit_kind, dense,
+                   np.asarray(au.lexical_entry, dtype=np.int32), Bm25.fit(au.lexical),
+                   CharTfidf.fit(au.lexical))
 
 
 class KBIndex:
@@ -82,7 +120,8 @@ class KBIndex:
     def __init__(self, entries: Sequence[KBEntry], settings: KBSettings,
                  encoder: Encoder | None, phrasings: list[str], phrasing_entry: np.ndarray,
                  dense: DenseIndex | None, bm25: Bm25, char: CharTfidf,
-                 calibrator: Calibrator, build_info: Mapping[str, Any]):
+                 calibrator: Calibrator, build_info: Mapping[str, Any],
+                 answers: AnswerSide | None = None):
         self.entries = tuple(entries)
         self.settings = settings
         self.encoder = encoder
@@ -93,10 +132,18 @@ class KBIndex:
         self.char = char
         self.calibrator = calibrator
         self.build_info = dict(build_info)
+        self.answers = answers if answers is not None else AnswerSide.build(
+            self.entries, None, settings.approximate_above)
+        if dense is None:
+            self.answers.dense = None
         self._by_id = {e.id: i for i, e in enumerate(self.entries)}
-        order = np.argsort(phrasing_entry, kind="stable")
-        bounds = np.searchsorted(phrasing_entry[order], np.arange(len(self.entries) + 1))
-        self._entry_phrasings = [order[bounds[i]:bounds[i + 1]] for i in range(len(self.entries))]
+        n = len(self.entries)
+        self._entry_phrasings = _group(phrasing_entry, n)
+        self._entry_units = _group(self.answers.unit_entry, n)
+        self._entry_doc = np.full(n, -1, dtype=np.int64)
+        self._entry_doc[self.answers.doc_entry] = np.arange(len(self.answers.doc_entry))
+        self._first_phrasing = np.asarray(
+            [p[0] if len(p) else -1 for p in self._entry_phrasings], dtype=np.int64)
         self._features = feature_names(dense is not None)
         raw = RAW_WEIGHTS[dense is not None]
         base = [f for f in self._features if f in PHRASING_FEATURES]
@@ -107,7 +154,8 @@ class KBIndex:
     @classmethod
     def build(cls, entries: Sequence[KBEntry], settings: KBSettings,
               encoder: Encoder | None) -> KBIndex:
-        """Index every question of every entry; `encoder=None` builds a lexical-only index."""
+        """Index every question and answer of every entry; `encoder=None` builds a
+        lexical-only index."""
         started = time.perf_counter()
         _check_entries(entries)
         phrasings: list[str] = []
@@ -127,21 +175,27 @@ class KBIndex:
             vectors = encoder.encode(phrasings)
             approximate = len(phrasings) > settings.approximate_above
             dense = DenseIndex.build(vectors, approximate=approximate)
+        answers = AnswerSide.build(entries, encoder if dense is not None else None,
+                                   settings.approximate_above)
         index = cls(entries, settings, encoder, phrasings, phrasing_entry, dense, bm25, char,
-                    Calibrator.default(dense is not None), {})
+                    Calibrator.default(dense is not None), {}, answers)
         index.calibrator = index._fit_calibrator(vectors)
-        index.build_info = {"build_seconds": round(time.perf_counter() - started, 3)}
+        index.build_info = {"build_seconds": round(time.perf_counter() - started, 3),
+                            "answer_units": len(answers.units)}
         return index
 
     def _fit_calibrator(self, vectors: np.ndarray | None) -> Calibrator:
+        """Leave-one-phrasing-out over entries with several phrasings (the entry's first
+        question stays: it is part of the entry document), plus questions the KB lacks and
+        close paraphrases; see `supportbot.kb.calibration`."""
         has_dense = self.dense is not None
         multi = [i for i, p in enumerate(self._entry_phrasings) if len(p) > 1]
-        positives = sum(len(self._entry_phrasings[i]) for i in multi)
+        positives = sum(len(self._entry_phrasings[i]) - 1 for i in multi)
         if len(multi) < MIN_FIT_ENTRIES or positives < MIN_FIT_POSITIVES:
             return Calibrator.default(
                 has_dense, f"too small to fit: {len(multi)} entries with 2+ questions "
-                f"(need {MIN_FIT_ENTRIES}) and {positives} such questions "
-                f"(need {MIN_FIT_POSITIVES})")
+                f"(need {MIN_FIT_ENTRIES}) and {positives} questions besides their entry's "
+                f"first (need {MIN_FIT_POSITIVES}); using the documented priors")
         queries = np.arange(len(self.phrasings))
         if len(queries) > MAX_FIT_QUERIES:
             queries = np.sort(np.random.default_rng(0).choice(queries, MAX_FIT_QUERIES,
@@ -154,81 +208,124 @@ class KBIndex:
         for i, q in enumerate(queries):
             own = int(self.phrasing_entry[q])
             qvec = vectors[q] if vectors is not None else None
-            reachable = len(self._entry_phrasings[own]) > 1
             text = self.phrasings[q]
+            first = q == self._first_phrasing[own]
             searches: list[tuple[str, str, np.ndarray | None, np.ndarray | None, int | None,
-                                 float]] = [
-                ("loo", text, qvec, np.asarray([q]), own if reachable else None, 1.0)]
-            if UNCOVERED_WEIGHT > 0 and reachable:
-                searches.append(("uncovered", text, qvec, self._entry_phrasings[own], None,
-                                 UNCOVERED_WEIGHT))
+                                 int | None, float]] = []
+            if not first:
+                searches.append(("loo", text, qvec, np.asarray([q]), own, None, 1.0))
+            if UNCOVERED_WEIGHT > 0:
+                searches.append(("uncovered", text, qvec, None, None, own, UNCOVERED_WEIGHT))
             if i in near:
                 nvec = near_vectors[i] if near_vectors is not None else None
-                searches.append(("near", near[i], nvec, None, own, NEAR_WEIGHT))
-            for kind, text, qvec, exclude, force, weight in searches:
-                cands = self._candidates(qvec, text, exclude=exclude, force_entry=force)
+                searches.append(("near", near[i], nvec, None, own, None, NEAR_WEIGHT))
+            for kind, text, qvec, exclude, force, drop, weight in searches:
+                cands = self._candidates(qvec, text, exclude=exclude, force_entry=force,
+                                         drop_entry=drop)
                 if not len(cands.entries):
                     continue
-                right = np.flatnonzero(cands.entries == own)
+                right = np.flatnonzero(cands.entries == own) if drop is None else []
                 trials.append(Trial(cands.features, int(right[0]) if len(right) else -1,
                                     weight, kind, script_of(text), cands.raw))
-        if not any(t.right >= 0 for t in trials):
+        if not any(t.right >= 0 and t.kind == "loo" for t in trials):
             return Calibrator.default(has_dense, "no leave-one-out question found its entry")
         stats = {"fit_queries": len(queries), "fit_searches": len(trials)}
-        return Calibrator.fit(trials, has_dense, stats)
+        return Calibrator.fit(trials, has_dense, stats, self.settings.clarify_margin)
 
     # ------------------------------------------------------------------ searching
     def _candidates(self, qvec: np.ndarray | None, text: str, exclude: np.ndarray | None = None,
-                    force_entry: int | None = None) -> _Candidates:
-        """Per-entry features for the entries near the query (optionally ignoring phrasings)."""
+                    force_entry: int | None = None, drop_entry: int | None = None
+                    ) -> _Candidates:
+        """Per-entry features for the entries near the query. `exclude`: phrasings to ignore;
+        `force_entry`: an entry to score even when no search found it; `drop_entry`: an entry
+        to leave out altogether (a question the KB does not have)."""
         n = len(self.phrasings)
+        ans = self.answers
         bm = self.bm25.scores(text)
         ch = self.char.scores(text)
         if exclude is not None and len(exclude):
             bm[exclude] = 0.0
             ch[exclude] = 0.0
-        pool = [_top_positive(bm, CANDIDATE_POOL), _top_positive(ch, CANDIDATE_POOL)]
-        if self.dense is not None and qvec is not None and n:
+        abm = ans.bm25.scores(text)
+        ach = ans.char.scores(text)
+        pools = [self.phrasing_entry[_top_positive(bm, CANDIDATE_POOL)],
+                 self.phrasing_entry[_top_positive(ch, CANDIDATE_POOL)],
+                 ans.doc_entry[_top_positive(abm, CANDIDATE_POOL)],
+                 ans.doc_entry[_top_positive(ach, CANDIDATE_POOL)]]
+        use_dense = self.dense is not None and qvec is not None and n > 0
+        if use_dense:
+            q32 = np.asarray(qvec, dtype=np.float32)
             extra = 0 if exclude is None else len(exclude)
-            _, ids = self.dense.search(qvec, CANDIDATE_POOL + extra)
+            _, ids = self.dense.search(q32, CANDIDATE_POOL + extra)  # type: ignore[union-attr]
             ids = ids[ids >= 0]
             if exclude is not None and extra:
                 ids = ids[~np.isin(ids, exclude)]
-            pool.append(ids)
-        nearby = np.unique(self.phrasing_entry[np.concatenate(pool).astype(np.int64)])
+            pools.append(self.phrasing_entry[ids])
+            if ans.dense is not None and len(ans.units):
+                _, uids = ans.dense.search(q32, CANDIDATE_POOL)
+                pools.append(ans.unit_entry[uids[uids >= 0]])
+        nearby = np.unique(np.concatenate(pools).astype(np.int64))
         if force_entry is not None:
             nearby = np.union1d(nearby, [force_entry])
-        if not len(nearby):
+        if drop_entry is not None:
+            nearby = nearby[nearby != drop_entry]
+        m = len(nearby)
+        if not m:
             empty = np.zeros(0, dtype=np.int64)
             return _Candidates(empty, np.zeros((0, len(self._features))), empty, np.zeros(0))
+        row_of = {int(e): r for r, e in enumerate(nearby)}
+        # question side: maxima over the entry's remaining phrasings
         phr = np.concatenate([self._entry_phrasings[e] for e in nearby])
         if exclude is not None and len(exclude):
             phr = phr[~np.isin(phr, exclude)]
-        owners, local = np.unique(self.phrasing_entry[phr], return_inverse=True)
+        local = np.asarray([row_of[int(e)] for e in self.phrasing_entry[phr]], dtype=np.int64)
         cols = [bm[phr], ch[phr]]
-        if self.dense is not None:
-            dn = np.zeros(len(phr), dtype=np.float64)
-            if qvec is not None:
-                dn = np.clip(self.dense.vectors(phr) @ np.asarray(qvec, dtype=np.float32), 0, 1)
+        if use_dense:
+            dn = np.clip(self.dense.vectors(phr) @ q32, 0, 1)  # type: ignore[union-attr]
             cols.insert(0, dn)
-        per_phrasing = np.stack(cols, axis=1).astype(np.float64)
-        feats = np.zeros((len(owners), per_phrasing.shape[1]))
-        np.maximum.at(feats, local, per_phrasing)
+        elif self.dense is not None:
+            cols.insert(0, np.zeros(len(phr)))
+        per_phrasing = np.stack(cols, axis=1).astype(np.float64) if len(phr) else             np.zeros((0, len(cols)))
+        qf = np.zeros((m, per_phrasing.shape[1]))
+        if len(phr):
+            np.maximum.at(qf, local, per_phrasing)
+        # answer side
+        doc = self._entry_doc[nearby]
+        has_doc = doc >= 0
+        a_bm = np.zeros(m)
+        a_ch = np.zeros(m)
+        a_bm[has_doc] = abm[doc[has_doc]]
+        a_ch[has_doc] = ach[doc[has_doc]]
         if self.dense is not None:
-            feats = np.column_stack([feats[:, :1], _top2_mean(per_phrasing[:, 0], local,
-                                                              len(owners)), feats[:, 1:]])
-        phr_raw = per_phrasing @ self._raw_weights
-        order = np.lexsort((-phr_raw, local))
-        first = np.concatenate([[True], local[order][1:] != local[order][:-1]])
-        best = phr[order[first]]
-        return _Candidates(owners, feats, best, feats @ self._raw_entry)
+            a_dn = np.zeros(m)
+            e_dn = np.zeros(m)
+            units = np.concatenate([self._entry_units[e] for e in nearby])
+            if use_dense and ans.dense is not None and len(units):
+                sims = np.clip(ans.dense.vectors(units) @ q32, 0, 1).astype(np.float64)
+                urow = np.asarray([row_of[int(e)] for e in ans.unit_entry[units]],
+                                  dtype=np.int64)
+                kind = ans.unit_kind[units]
+                np.maximum.at(a_dn, urow[kind == PASSAGE], sims[kind == PASSAGE])
+                np.maximum.at(e_dn, urow[kind == DOCUMENT], sims[kind == DOCUMENT])
+            dense2 = _top2_mean(per_phrasing[:, 0], local, m) if len(phr) else np.zeros(m)
+            feats = np.column_stack([qf[:, 0], dense2, qf[:, 1], qf[:, 2], a_dn, e_dn, a_bm,
+                                     a_ch])
+        else:
+            feats = np.column_stack([qf[:, 0], qf[:, 1], a_bm, a_ch])
+        best = np.full(m, -1, dtype=np.int64)
+        if len(phr):
+            phr_raw = per_phrasing @ self._raw_weights
+            order = np.lexsort((-phr_raw, local))
+            first = np.concatenate([[True], local[order][1:] != local[order][:-1]])
+            best[local[order[first]]] = phr[order[first]]
+        return _Candidates(nearby, feats, best, feats @ self._raw_entry)
 
     def search(self, text: str, k: int = 5, vector: np.ndarray | None = None) -> list[KBHit]:
         """The `k` best entries for `text`, one hit per entry, highest score first.
 
         `vector` may carry the query's embedding when the caller already has it.
         """
-        if k <= 0 or not self.phrasings or not text.strip():
+        if k <= 0 or not self.entries or not text.strip():
             return []
         if vector is None and self.encoder is not None and self.dense is not None:
             vector = self.encoder.encode([text], use_cache=False)[0]
@@ -242,14 +339,19 @@ class KBIndex:
         for j in order:
             f = {name: round(float(v), 4) for name, v in zip(self._features, cands.features[j])}
             f["margin"] = round(float(margin[j]), 4)
+            entry_pos = int(cands.entries[j])
+            best = int(cands.best_phrasing[j])
+            if best < 0:
+                best = int(self._first_phrasing[entry_pos])
             hits.append(KBHit(
-                entry_id=self.entries[cands.entries[j]].id,
+                entry_id=self.entries[entry_pos].id,
                 score=float(scores[j]),
                 relevance=float(relevance[j]),
-                matched_question=self.phrasings[cands.best_phrasing[j]],
+                matched_question=self.phrasings[best] if best >= 0 else "",
                 dense=f.get("dense", 0.0),
                 lexical=round((f.get("bm25", 0.0) + f.get("char", 0.0)) / 2, 4),
                 features=f,
+                threshold=self.calibrator.threshold,
             ))
         return hits
 
@@ -274,24 +376,32 @@ class KBIndex:
         return {
             "entries": len(self.entries),
             "phrasings": len(self.phrasings),
+            "answer_units": len(self.answers.units),
             "dense_index": self.dense.kind if self.dense is not None else "none",
             "approximate_above": self.settings.approximate_above,
             "embedding_model": getattr(self.encoder, "model_name", None),
-            "lexical": "bm25 + char n-gram tf-idf",
+            "lexical": "bm25 + char n-gram tf-idf, over questions and over answers",
             "calibration": self.calibrator.to_json(),
             **self.build_info,
         }
 
     # ------------------------------------------------------------------ persistence
     def save(self, folder: str | Path) -> None:
-        """Write the index to `folder` (JSON + .npz arrays + faiss index; no pickle)."""
+        """Write the index to `folder` (JSON + .npz arrays + faiss indexes; no pickle)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        ans = self.answers
         bm_arrays, terms = self.bm25.to_arrays()
-        arrays = {**bm_arrays, **self.char.to_arrays(), "phrasing_entry": self.phrasing_entry}
+        abm_arrays, answer_terms = ans.bm25.to_arrays("abm25")
+        arrays = {**bm_arrays, **self.char.to_arrays(), **abm_arrays,
+                  **ans.char.to_arrays("achar"), "phrasing_entry": self.phrasing_entry,
+                  "unit_entry": ans.unit_entry, "unit_kind": ans.unit_kind,
+                  "doc_entry": ans.doc_entry}
         np.savez(folder / _ARRAYS, **arrays)  # type: ignore[arg-type]  # numpy's stub
         if self.dense is not None:
             self.dense.save(folder / _DENSE)
+        if ans.dense is not None:
+            ans.dense.save(folder / _ANSWER_DENSE)
         manifest = {
             "format_version": FORMAT_VERSION,
             "settings": {f: getattr(self.settings, f) for f in
@@ -300,11 +410,15 @@ class KBIndex:
             "dense": None if self.dense is None else {
                 "kind": self.dense.kind, "dim": self.dense.dim, "ef_search": self.dense.ef_search,
                 "model": getattr(self.encoder, "model_name", None)},
+            "answer_dense": None if ans.dense is None else {
+                "kind": ans.dense.kind, "ef_search": ans.dense.ef_search},
             "char": {"ngrams": list(self.char.ngrams), "n_features": self.char.n_features},
             "calibration": self.calibrator.to_json(),
             "build_info": self.build_info,
             "bm25_terms": terms,
+            "answer_bm25_terms": answer_terms,
             "phrasings": self.phrasings,
+            "answer_units": ans.units,
             "entries": [entry_to_json(e) for e in self.entries],
         }
         (folder / _MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False))
@@ -338,6 +452,7 @@ class KBIndex:
                              f"supported (expected {FORMAT_VERSION}); retrain the model")
         dense_meta = manifest["dense"]
         dense = None
+        answer_dense = None
         if dense_meta is not None:
             if encoder is None:
                 raise ModelError(f"{path}: this KB index was built with the embedding model "
@@ -347,6 +462,10 @@ class KBIndex:
                                  f"but loaded with {encoder.model_name!r}; use the same model "
                                  f"or retrain")
             dense = DenseIndex.load(folder / _DENSE, dense_meta["kind"], dense_meta["ef_search"])
+            answer_meta = manifest["answer_dense"]
+            if answer_meta is not None:
+                answer_dense = DenseIndex.load(folder / _ANSWER_DENSE, answer_meta["kind"],
+                                               answer_meta["ef_search"])
         elif encoder is not None:
             encoder = None  # lexical-only index: embeddings would not be used
         s = manifest["settings"]
@@ -354,6 +473,13 @@ class KBIndex:
                               approximate_above=s["approximate_above"],
                               max_clarify_options=s["max_clarify_options"])
         char_meta = manifest["char"]
+        ngrams, n_features = tuple(char_meta["ngrams"]), int(char_meta["n_features"])
+        answers = AnswerSide(
+            units=[str(u) for u in manifest["answer_units"]],
+            unit_entry=arrays["unit_entry"], unit_kind=arrays["unit_kind"], dense=answer_dense,
+            doc_entry=arrays["doc_entry"],
+            bm25=Bm25.from_arrays(arrays, list(manifest["answer_bm25_terms"]), "abm25"),
+            char=CharTfidf.from_arrays(arrays, ngrams, n_features, "achar"))
         return cls(
             entries=[entry_from_json(e) for e in manifest["entries"]],
             settings=settings,
@@ -362,11 +488,18 @@ class KBIndex:
             phrasing_entry=arrays["phrasing_entry"],
             dense=dense,
             bm25=Bm25.from_arrays(arrays, list(manifest["bm25_terms"])),
-            char=CharTfidf.from_arrays(arrays, tuple(char_meta["ngrams"]),
-                                       int(char_meta["n_features"])),
+            char=CharTfidf.from_arrays(arrays, ngrams, n_features),
             calibrator=Calibrator.from_json(manifest["calibration"]),
             build_info=manifest.get("build_info", {}),
+            answers=answers,
         )
+
+
+def _group(owner: np.ndarray, n: int) -> list[np.ndarray]:
+    """Positions grouped by owner: element i holds the positions whose owner is i."""
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(n + 1))
+    return [order[bounds[i]:bounds[i + 1]] for i in range(n)]
 
 
 def _near_copies(texts: list[str]) -> dict[int, str]:

@@ -90,19 +90,21 @@ class Bm25:
             out = np.minimum(raw / total_idf, 1.0).astype(np.float32)
         return out
 
-    def to_arrays(self) -> tuple[dict[str, np.ndarray], list[str]]:
-        """Numeric state and the vocabulary (term order = column order)."""
+    def to_arrays(self, prefix: str = "bm25") -> tuple[dict[str, np.ndarray], list[str]]:
+        """Numeric state (array names start with `prefix`) and the vocabulary (term order =
+        column order)."""
         terms = [""] * len(self.vocabulary)
         for term, i in self.vocabulary.items():
             terms[i] = term
-        arrays = _csc_arrays("bm25", self.weights)
-        arrays["bm25_idf"] = self.idf
+        arrays = _csc_arrays(prefix, self.weights)
+        arrays[f"{prefix}_idf"] = self.idf
         return arrays, terms
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], terms: list[str]) -> Bm25:
-        weights = _csc_from("bm25", arrays)
-        return cls({t: i for i, t in enumerate(terms)}, weights, arrays["bm25_idf"],
+    def from_arrays(cls, arrays: dict[str, np.ndarray], terms: list[str],
+                    prefix: str = "bm25") -> Bm25:
+        weights = _csc_from(prefix, arrays)
+        return cls({t: i for i, t in enumerate(terms)}, weights, arrays[f"{prefix}_idf"],
                    weights.shape[0])
 
 
@@ -162,19 +164,20 @@ class CharTfidf:
         sims = self.matrix[:, cols] @ values
         return np.clip(np.asarray(sims, dtype=np.float32).ravel(), 0.0, 1.0)
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        """Numeric state; only the idf of n-grams seen at build time is stored."""
+    def to_arrays(self, prefix: str = "char") -> dict[str, np.ndarray]:
+        """Numeric state (array names start with `prefix`); only the idf of n-grams seen at
+        build time is stored."""
         seen = np.flatnonzero(self.matrix.getnnz(axis=0)).astype(np.int32)
-        arrays = _csc_arrays("char", self.matrix)
-        arrays["char_idf_cols"] = seen
-        arrays["char_idf_vals"] = self.idf[seen]
+        arrays = _csc_arrays(prefix, self.matrix)
+        arrays[f"{prefix}_idf_cols"] = seen
+        arrays[f"{prefix}_idf_vals"] = self.idf[seen]
         return arrays
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], ngrams: tuple[int, int],
-                    n_features: int) -> CharTfidf:
-        matrix = _csc_from("char", arrays)
+                    n_features: int, prefix: str = "char") -> CharTfidf:
+        matrix = _csc_from(prefix, arrays)
         n = matrix.shape[0]
         idf = np.full(n_features, np.log(1.0 + n) + 1.0, dtype=np.float32)
-        idf[arrays["char_idf_cols"]] = arrays["char_idf_vals"]
+        idf[arrays[f"{prefix}_idf_cols"]] = arrays[f"{prefix}_idf_vals"]
         return cls(matrix, idf, ngrams, n_features)
