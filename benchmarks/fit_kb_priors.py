@@ -1,15 +1,17 @@
 """Fit the documented prior weights of the FAQ calibration (supportbot.kb.calibration defaults).
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/fit_kb_priors.py
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/fit_kb_priors.py          # 1q faq
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/fit_kb_priors.py 5q       # other shapes
 
-KBs of the three shapes in kb_sets.py (one sampled question, one written FAQ question, five
-sampled questions per entry; answers from benchmarks/data) on BANKING77 and CLINC150. Queries
+KBs of the shapes in kb_sets.py (by default one sampled question and one written FAQ question
+per entry: the "one" priors; answers from benchmarks/data) on BANKING77 and CLINC150. Queries
 come from the *training* side only: BANKING77 training utterances that are not KB questions,
 CLINC150 `val` and `oos_val`. The test splits, which bench_kb.py reports on, are never read.
 
-Prints the relevance and score heads (dense and lexical-only). The numbers in calibration.py
-are these, rounded, with the lexical floors below applied during the fit (see the module
-docstring of supportbot.kb.calibration for why).
+Prints the relevance and score heads (dense and lexical-only) and the hit@1 they give on the
+fitting queries. The "one" numbers in calibration.py are these, rounded, fitted with
+LEXICAL_FLOORS (see supportbot.kb.calibration for why). The "several" priors are the earlier
+question-only defaults (answer side off for KBs with several phrasings per entry).
 """
 from __future__ import annotations
 
@@ -64,7 +66,8 @@ def fit(trials: list[Trial], has_dense: bool) -> Heads:
     print("  ranking weights: " + ", ".join(f"{f} {w:.2f}" for f, w in zip(names, direction)))
     start = Heads(Logistic(names, tuple(direction), -3.0),
                   Logistic((*names, "margin"), tuple(1.0 for _ in (*names, "margin")), -3.0))
-    return start.refit(trials, relevance_floors=floors, relevance_direction=True)
+    return start.refit(trials, relevance_floors=floors, relevance_direction=True,
+                       score_direction=False)
 
 
 def ranking_weights(trials: list[Trial], n: int, floors: tuple[float, ...]) -> np.ndarray:
@@ -103,8 +106,8 @@ def main() -> None:
     from supportbot.embeddings import Encoder, env_cache_dir
 
     encoder = Encoder(cache_dir=env_cache_dir())
-    sets = [banking(s, "train") for s in ("1q", "faq", "5q")] + \
-           [clinc(s, "val") for s in ("1q", "faq", "5q")]
+    shapes = sys.argv[1:] or ["1q", "faq"]
+    sets = [banking(s, "train") for s in shapes] + [clinc(s, "val") for s in shapes]
     for has_dense in (True, False):
         trials: list[Trial] = []
         groups = []

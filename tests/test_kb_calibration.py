@@ -4,11 +4,14 @@ from __future__ import annotations
 import numpy as np
 
 from supportbot.kb.calibration import (
+    MIN_AUTO_THRESHOLD,
     NON_LATIN,
+    PRIOR_THRESHOLD,
     Calibrator,
     Logistic,
     Trial,
     default_heads,
+    feature_names,
     margins,
 )
 
@@ -33,10 +36,10 @@ def test_refit_recovers_a_logistic_relation_and_keeps_weights_non_negative():
 
 
 def _trials(script: str, n: int, rng: np.random.Generator) -> list[Trial]:
-    """Searches where the right entry (row 0) has a higher second feature than the others."""
+    """Searches where the right entry (row 0) has a higher fourth feature than the others."""
     trials = []
     for _ in range(n):
-        feats = rng.uniform(0, 0.5, size=(5, 4))
+        feats = rng.uniform(0, 0.5, size=(5, len(feature_names(True))))
         feats[0, 3] += 0.5
         trials.append(Trial(feats, 0, 1.0, "loo", script, feats.sum(axis=1)))
     return trials
@@ -54,8 +57,32 @@ def test_fit_gives_scripts_with_enough_questions_their_own_heads():
 
 
 def test_default_heads_ignore_dense_features_for_non_latin_questions():
-    latin, other = default_heads(True, "latin"), default_heads(True, NON_LATIN)
-    assert latin.relevance.weights[0] > 0
-    assert other.relevance.weights[:2] == (0.0, 0.0) and other.score.weights[:2] == (0.0, 0.0)
-    feats = np.array([[0.9, 0.9, 0.0, 0.0]])  # "similar" only by embedding
-    assert other.predict(feats)[0][0] < latin.predict(feats)[0][0]
+    names = feature_names(True)
+    dense = [names.index(f) for f in ("dense", "dense2", "a_dense", "e_dense")]
+    for shape in ("one", "several"):
+        latin = default_heads(True, "latin", shape)
+        other = default_heads(True, NON_LATIN, shape)
+        assert latin.relevance.weights[0] > 0
+        assert all(other.relevance.weights[i] == 0.0 and other.score.weights[i] == 0.0
+                   for i in dense)
+        feats = np.zeros((1, len(names)))
+        feats[0, dense] = 0.9  # "similar" only by embedding
+        assert other.predict(feats)[0][0] < latin.predict(feats)[0][0]
+
+
+def test_single_question_priors_lean_on_the_answer_and_keep_word_matches():
+    names = feature_names(True)
+    one = dict(zip(names, default_heads(True, "latin", "one").relevance.weights))
+    several = dict(zip(names, default_heads(True, "latin", "several").relevance.weights))
+    assert one["a_dense"] + one["e_dense"] > one["dense"] + one["dense2"]
+    assert one["bm25"] > 0 and one["a_bm25"] > 0  # word matches are never switched off
+    assert several["a_dense"] == several["e_dense"] == 0.0
+
+
+def test_precise_threshold_is_the_lowest_reaching_the_target_and_bounded():
+    rng = np.random.default_rng(3)
+    cal = Calibrator.fit(_trials("latin", 200, rng), has_dense=True)
+    assert MIN_AUTO_THRESHOLD <= cal.threshold <= PRIOR_THRESHOLD
+    assert cal.stats["threshold"]["value"] == cal.threshold
+    assert Calibrator.from_json(cal.to_json()).threshold == cal.threshold
+    assert Calibrator.default(True).threshold == PRIOR_THRESHOLD

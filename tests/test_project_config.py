@@ -43,7 +43,7 @@ def _isolated_validators(monkeypatch):
 def test_missing_config_uses_defaults_with_a_warning(tmp_path):
     root = write(tmp_path, {"domain.yml": DOMAIN, "data/nlu.yml": NLU})
     p = load_project(root)
-    assert p.config.language == "en" and p.config.kb.threshold == 0.50
+    assert p.config.language == "en" and p.config.kb.threshold is None  # auto
     assert any(w.code == "no-config" for w in p.warnings)
 
 

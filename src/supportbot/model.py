@@ -23,8 +23,12 @@ PROJECT_DIR = "project"
 
 
 def project_fingerprint(project: Project) -> str:
-    """Hash of every file the project was loaded from plus the supportbot version."""
-    digest = hashlib.sha256(f"supportbot {supportbot.__version__} format {FORMAT_VERSION}".encode())
+    """Hash of every file the project was loaded from plus the supportbot version and the
+    model and KB index formats."""
+    from supportbot.kb.serialize import KB_FORMAT_VERSION
+
+    digest = hashlib.sha256(f"supportbot {supportbot.__version__} format {FORMAT_VERSION} "
+                            f"kb {KB_FORMAT_VERSION}".encode())
     for rel in sorted(project.files):
         digest.update(rel.encode() + b"\0")
         digest.update((project.root / rel).read_bytes())

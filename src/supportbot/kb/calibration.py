@@ -53,31 +53,47 @@ ANSWER_FEATURES = ("a_dense", "e_dense", "a_bm25", "a_char")  # measured on the 
 DENSE_FEATURES = ("dense", "dense2", "bm25", "char", "a_dense", "e_dense", "a_bm25", "a_char")
 LEXICAL_FEATURES = ("bm25", "char", "a_bm25", "a_char")
 
-# Raw blend that pre-ranks candidates (matched question, calibration negatives); the
-# proportions of the default relevance weights.
+# Raw blend of the question-side similarities: picks an entry's matched question, breaks score
+# ties and chooses the negatives of a fit (the hardest other candidates).
 RAW_WEIGHTS: dict[bool, dict[str, float]] = {
-    True: {"dense": 0.25, "bm25": 0.15, "char": 0.05, "a_dense": 0.3, "e_dense": 0.25,
-           "a_bm25": 0.08, "a_char": 0.12},
-    False: {"bm25": 0.1, "char": 0.3, "a_bm25": 0.05, "a_char": 0.5},
+    True: {"dense": 0.6, "bm25": 0.15, "char": 0.25},
+    False: {"bm25": 0.4, "char": 0.6},
 }
 
-# Fixed logistic weights (intercept, per-feature weights), keyed by "has dense features": the
-# documented priors. Every KB starts from them; a KB without enough phrasings to fit (fewer than
-# MIN_FIT_ENTRIES entries with 2+ questions, e.g. a FAQ page with one question per entry) keeps
-# them as they are. Fitted by benchmarks/fit_kb_priors.py on KBs of one sampled question, one
-# written FAQ question and five sampled questions per entry (BANKING77 and CLINC150, answers from
-# benchmarks/data), with queries from the *training* side only (BANKING77 train, CLINC150
-# val/oos_val); rounded. The relevance weights' direction is the ranking-optimal one
-# (conditional logit over each search's candidates) with LEXICAL_FLOORS, then scaled.
-DEFAULT_RELEVANCE_WEIGHTS: dict[bool, tuple[float, dict[str, float]]] = {
-    True: (-6.1, {"dense": 2.5, "dense2": 0.0, "bm25": 1.5, "char": 0.0, "a_dense": 3.15,
-                  "e_dense": 2.65, "a_bm25": 0.75, "a_char": 1.25}),
-    False: (-3.85, {"bm25": 1.0, "char": 3.35, "a_bm25": 0.4, "a_char": 5.55}),
+# Fixed logistic weights (intercept, per-feature weights): the documented priors, keyed by
+# "has dense features" and by the KB's shape: "one" for KBs too small to fit (fewer than
+# MIN_FIT_ENTRIES entries with 2+ questions, e.g. a FAQ page with one question per entry), which
+# keep them as they are, and "several" for KBs with enough phrasings, which start from them
+# (see `Calibrator.fit`). Fitted by benchmarks/fit_kb_priors.py (`1q faq` and `5q`) on BANKING77
+# and CLINC150 KBs of one sampled question, one written FAQ question, or five sampled questions
+# per entry (answers from benchmarks/data), with queries from the *training* side only
+# (BANKING77 train, CLINC150 val/oos_val); rounded. The relevance weights' direction is the
+# ranking-optimal one (conditional logit over each search's candidates) with LEXICAL_FLOORS,
+# then scaled. With one question per entry the answer side carries most of the weight; with
+# several, the questions do.
+Weights = tuple[float, dict[str, float]]
+DEFAULT_RELEVANCE_WEIGHTS: dict[bool, dict[str, Weights]] = {
+    True: {
+        "one": (-5.65, {"dense": 0.7, "dense2": 0.7, "bm25": 1.45, "char": 0.0, "a_dense": 2.75,
+                        "e_dense": 3.65, "a_bm25": 0.75, "a_char": 1.55}),
+        "several": (-8.5, {"dense": 7.0, "dense2": 3.0, "bm25": 0.5, "char": 4.0}),
+    },
+    False: {
+        "one": (-3.4, {"bm25": 0.45, "char": 3.05, "a_bm25": 1.4, "a_char": 4.4}),
+        "several": (-5.5, {"bm25": 0.3, "char": 9.0}),
+    },
 }
-DEFAULT_SCORE_WEIGHTS: dict[bool, tuple[float, dict[str, float]]] = {
-    True: (-2.65, {"dense": 0.95, "dense2": 0.0, "bm25": 0.0, "char": 0.65, "a_dense": 1.45,
-                   "e_dense": 0.2, "a_bm25": 0.0, "a_char": 2.1, "margin": 9.3}),
-    False: (-1.7, {"bm25": 0.1, "char": 1.1, "a_bm25": 0.55, "a_char": 1.0, "margin": 7.1}),
+DEFAULT_SCORE_WEIGHTS: dict[bool, dict[str, Weights]] = {
+    True: {
+        "one": (-2.45, {"dense": 0.5, "dense2": 0.5, "char": 0.35, "a_dense": 0.6,
+                        "e_dense": 1.0, "a_char": 2.05, "margin": 9.2}),
+        "several": (-4.0, {"dense": 2.0, "dense2": 3.5, "bm25": 0.5, "char": 0.25,
+                           "margin": 7.0}),
+    },
+    False: {
+        "one": (-1.55, {"char": 1.15, "a_bm25": 1.05, "a_char": 0.4, "margin": 7.35}),
+        "several": (-2.2, {"bm25": 2.0, "char": 0.5, "margin": 6.0}),
+    },
 }
 
 # Lower bounds on word-match weights. The public sets the priors are fitted on are paraphrase
@@ -100,7 +116,14 @@ MIN_AUTO_ANSWERS = 10.0  # weighted simulated answers needed at a grid point
 THRESHOLD_EVIDENCE = 60.0  # leave-one-out searches that move the threshold halfway
 CLARIFY_FLOOR_RATIO = 0.6  # as in supportbot.kb.decision: the least worth offering
 
-MIN_FIT_ENTRIES = 5  # entries with 2+ phrasings needed to fit
+# A KB with several phrasings per entry (the "several" priors, then a fit on its own
+# leave-one-out questions) keeps the answer-side weights at zero: its questions already cover
+# the ways customers ask, and on the example bot answer-side weights learnt from its phrasings
+# made wrong answers to questions the KB does not cover (an order-status question handled by an
+# intent) more confident than the intent, with few more right answers at the thresholds in use.
+SEVERAL_FROZEN = frozenset({"a_dense", "e_dense", "a_bm25", "a_char"})
+
+MIN_FIT_ENTRIES = 5  # entries with 2+ phrasings needed to fit (and to use the "several" priors)
 MIN_FIT_POSITIVES = 20  # leave-one-out questions whose entry keeps another phrasing
 MAX_FIT_QUERIES = 600  # phrasings used as simulated questions at most
 UNCOVERED_WEIGHT = 0.25  # weight of leave-one-entry-out searches (questions the KB lacks)
@@ -116,14 +139,15 @@ def feature_names(has_dense: bool) -> tuple[str, ...]:
     return DENSE_FEATURES if has_dense else LEXICAL_FEATURES
 
 
-def default_heads(has_dense: bool, script: str) -> Heads:
-    """The fixed heads. For non-Latin questions an index with dense features uses the
-    lexical-only weights with zero dense weights: the default embedding model is English and
-    nearly blind to Cyrillic and Armenian, while character n-grams carry them."""
+def default_heads(has_dense: bool, script: str, shape: str = "one") -> Heads:
+    """The fixed heads for a KB of `shape` ("one" or "several" questions per entry). For
+    non-Latin questions an index with dense features uses the lexical-only weights with zero
+    dense weights: the default embedding model is English and nearly blind to Cyrillic and
+    Armenian, while character n-grams carry them."""
     names = feature_names(has_dense)
     lexical = has_dense and script != "latin"
-    rel_intercept, rel = DEFAULT_RELEVANCE_WEIGHTS[not lexical and has_dense]
-    score_intercept, score = DEFAULT_SCORE_WEIGHTS[not lexical and has_dense]
+    rel_intercept, rel = DEFAULT_RELEVANCE_WEIGHTS[not lexical and has_dense][shape]
+    score_intercept, score = DEFAULT_SCORE_WEIGHTS[not lexical and has_dense][shape]
     return Heads(Logistic(names, tuple(rel.get(n, 0.0) for n in names), rel_intercept),
                  Logistic((*names, "margin"), tuple(score.get(n, 0.0) for n in (*names, "margin")),
                           score_intercept))
@@ -169,7 +193,8 @@ class Logistic:
         return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
     def refit(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray,
-              floors: Sequence[float] | None = None) -> Logistic:
+              floors: Sequence[float] | None = None,
+              frozen: frozenset[str] = frozenset()) -> Logistic:
         """Maximum a posteriori fit with a Gaussian prior centred on these weights; feature
         weights are kept non-negative so that a closer match never scores lower (and at least
         `floors`, per feature, when given)."""
@@ -188,7 +213,9 @@ class Logistic:
             return nll + 0.5 * PRIOR_PRECISION * float(diff @ diff), grad
 
         low = list(floors) if floors is not None else [0.0] * len(self.weights)
-        bounds = [(None, None)] + [(lo, None) for lo in low]  # more similar, never worse
+        bounds = [(None, None)] + [  # more similar, never worse; frozen weights stay
+            (w, w) if f in frozen else (lo, None)
+            for f, w, lo in zip(self.features, self.weights, low)]
         w = minimize(loss, w0, jac=True, method="L-BFGS-B", bounds=bounds).x
         return Logistic(self.features, tuple(float(v) for v in w[1:]), float(w[0]))
 
@@ -225,18 +252,22 @@ class Heads:
 
     def refit(self, trials: Sequence[Trial],
               relevance_floors: Sequence[float] | None = None,
-              relevance_direction: bool = False) -> Heads:
+              relevance_direction: bool = False,
+              score_direction: bool | None = None,
+              frozen: frozenset[str] = frozenset()) -> Heads:
         """Both heads refitted on `trials`, with these heads as the prior.
-        `relevance_direction`: keep the relevance weights' direction (their ratios) and fit
-        only their scale and the intercept."""
+        `relevance_direction` / `score_direction` (default: the same): keep that head's
+        weight direction (their ratios) and fit only its scale and intercept."""
         x, y, w = _rows(trials, [t.raw for t in trials], None)
         if relevance_direction:
             relevance = self.relevance.rescale(x, y, w)
         else:
-            relevance = self.relevance.refit(x, y, w, relevance_floors)
+            relevance = self.relevance.refit(x, y, w, relevance_floors, frozen)
         rel = [relevance(t.features) for t in trials]
         x, y, w = _rows(trials, rel, [margins(r) for r in rel])
-        return Heads(relevance, self.score.refit(x, y, w))
+        if relevance_direction if score_direction is None else score_direction:
+            return Heads(relevance, self.score.rescale(x, y, w))
+        return Heads(relevance, self.score.refit(x, y, w, None, frozen))
 
     def to_json(self) -> dict[str, Any]:
         return {"relevance": self.relevance.to_json(), "score": self.score.to_json()}
@@ -310,25 +341,24 @@ class Calibrator:
             return sum(t.kind == "loo" and t.right >= 0 for t in group)
 
         def floors(heads: Heads) -> list[float]:
-            floored = LEXICAL_FLOORS[has_dense]
-            return [w if f in floored else 0.0
-                    for f, w in zip(heads.relevance.features, heads.relevance.weights)]
+            return [0.0] * len(heads.relevance.weights)  # the question-side blend is free
 
         latin = [t for t in trials if t.script == "latin"]
         others = [t for t in trials if t.script != "latin"]
-        pooled = default_heads(has_dense, "latin")
+        pooled = default_heads(has_dense, "latin", "several")
         if positives(latin):
-            pooled = pooled.refit(latin, floors(pooled))
-        non_latin = default_heads(has_dense, NON_LATIN)
+            pooled = pooled.refit(latin, floors(pooled), frozen=SEVERAL_FROZEN)
+        non_latin = default_heads(has_dense, NON_LATIN, "several")
         if positives(others):
-            non_latin = non_latin.refit(others, floors(non_latin))
+            non_latin = non_latin.refit(others, floors(non_latin), frozen=SEVERAL_FROZEN)
         by_script = {NON_LATIN: non_latin}
         scripts = sorted({t.script for t in others})
         if len(scripts) > 1:
             for script in scripts:
                 mine = [t for t in others if t.script == script]
                 if positives(mine) >= MIN_FIT_POSITIVES:
-                    by_script[script] = non_latin.refit(mine, floors(non_latin))
+                    by_script[script] = non_latin.refit(mine, floors(non_latin),
+                                                        frozen=SEVERAL_FROZEN)
         fitted = cls(pooled, by_script, "fitted")
         threshold, how = fitted.precise_threshold(trials, clarify_margin)
         return cls(pooled, by_script, "fitted",

@@ -36,14 +36,14 @@ from supportbot.kb.calibration import (
 )
 from supportbot.kb.dense import DenseIndex
 from supportbot.kb.lexical import Bm25, CharTfidf
-from supportbot.kb.serialize import entry_from_json, entry_to_json
-from supportbot.kb.text import script_of
+from supportbot.kb.serialize import KB_FORMAT_VERSION, entry_from_json, entry_to_json
+from supportbot.kb.text import FUNCTION_WORDS, script_of
 from supportbot.project.types import KBEntry, KBSettings
 
 if TYPE_CHECKING:
     from supportbot.embeddings import Encoder
 
-FORMAT_VERSION = 2  # 2: answer side (passages, entry documents, answer BM25 / n-grams)
+FORMAT_VERSION = KB_FORMAT_VERSION
 CANDIDATE_POOL = 32  # units taken from each dense and lexical search before re-scoring
 _MANIFEST = "kb.json"
 _ARRAYS = "arrays.npz"
@@ -185,17 +185,18 @@ class KBIndex:
         return index
 
     def _fit_calibrator(self, vectors: np.ndarray | None) -> Calibrator:
-        """Leave-one-phrasing-out over entries with several phrasings (the entry's first
-        question stays: it is part of the entry document), plus questions the KB lacks and
-        close paraphrases; see `supportbot.kb.calibration`."""
+        """Leave-one-phrasing-out over entries with several phrasings, plus questions the KB
+        lacks and close paraphrases; see `supportbot.kb.calibration`. (The fit keeps the
+        answer-side weights at zero, so the entry document, which holds the first question,
+        does not leak the held-out phrasing.)"""
         has_dense = self.dense is not None
         multi = [i for i, p in enumerate(self._entry_phrasings) if len(p) > 1]
-        positives = sum(len(self._entry_phrasings[i]) - 1 for i in multi)
+        positives = sum(len(self._entry_phrasings[i]) for i in multi)
         if len(multi) < MIN_FIT_ENTRIES or positives < MIN_FIT_POSITIVES:
             return Calibrator.default(
                 has_dense, f"too small to fit: {len(multi)} entries with 2+ questions "
-                f"(need {MIN_FIT_ENTRIES}) and {positives} questions besides their entry's "
-                f"first (need {MIN_FIT_POSITIVES}); using the documented priors")
+                f"(need {MIN_FIT_ENTRIES}) and {positives} such questions "
+                f"(need {MIN_FIT_POSITIVES}); using the documented priors")
         queries = np.arange(len(self.phrasings))
         if len(queries) > MAX_FIT_QUERIES:
             queries = np.sort(np.random.default_rng(0).choice(queries, MAX_FIT_QUERIES,
@@ -209,13 +210,14 @@ class KBIndex:
             own = int(self.phrasing_entry[q])
             qvec = vectors[q] if vectors is not None else None
             text = self.phrasings[q]
-            first = q == self._first_phrasing[own]
+            reachable = len(self._entry_phrasings[own]) > 1
             searches: list[tuple[str, str, np.ndarray | None, np.ndarray | None, int | None,
                                  int | None, float]] = []
-            if not first:
+            if reachable:
                 searches.append(("loo", text, qvec, np.asarray([q]), own, None, 1.0))
-            if UNCOVERED_WEIGHT > 0:
-                searches.append(("uncovered", text, qvec, None, None, own, UNCOVERED_WEIGHT))
+                if UNCOVERED_WEIGHT > 0:
+                    searches.append(("uncovered", text, qvec, None, None, own,
+                                     UNCOVERED_WEIGHT))
             if i in near:
                 nvec = near_vectors[i] if near_vectors is not None else None
                 searches.append(("near", near[i], nvec, None, own, None, NEAR_WEIGHT))
@@ -246,7 +248,7 @@ class KBIndex:
         if exclude is not None and len(exclude):
             bm[exclude] = 0.0
             ch[exclude] = 0.0
-        abm = ans.bm25.scores(text)
+        abm = ans.bm25.scores(text, skip=FUNCTION_WORDS)
         ach = ans.char.scores(text)
         pools = [self.phrasing_entry[_top_positive(bm, CANDIDATE_POOL)],
                  self.phrasing_entry[_top_positive(ch, CANDIDATE_POOL)],

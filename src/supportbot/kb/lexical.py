@@ -77,14 +77,17 @@ class Bm25:
                                 shape=(n, len(vocabulary)), dtype=np.float32)
         return cls(vocabulary, weights, idf.astype(np.float32), n)
 
-    def scores(self, text: str) -> np.ndarray:
-        """Normalised BM25 of `text` against every phrasing, in [0, 1]."""
+    def scores(self, text: str, skip: frozenset[str] = frozenset()) -> np.ndarray:
+        """Normalised BM25 of `text` against every document, in [0, 1]. Words in `skip` are
+        never matched but still count in the normaliser: a query of function words and one
+        content word is not fully matched by that word alone."""
         out = np.zeros(self.n_docs, dtype=np.float32)
         terms = set(words(text))
         if not terms or not self.n_docs:
             return out
-        ids = [self.vocabulary[t] for t in terms if t in self.vocabulary]
-        total_idf = float(self.idf[ids].sum()) + self.unknown_idf * (len(terms) - len(ids))
+        known = [self.vocabulary[t] for t in terms if t in self.vocabulary]
+        total_idf = float(self.idf[known].sum()) + self.unknown_idf * (len(terms) - len(known))
+        ids = [self.vocabulary[t] for t in terms - skip if t in self.vocabulary]
         if ids and total_idf > 0:
             raw = np.asarray(self.weights[:, ids].sum(axis=1)).ravel()
             out = np.minimum(raw / total_idf, 1.0).astype(np.float32)

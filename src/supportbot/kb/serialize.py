@@ -6,6 +6,11 @@ from typing import Any
 
 from supportbot.project.types import Button, KBAnswer, KBEntry, Source
 
+# The saved KB index's format (kb/kb.json `format_version`). It is part of the training
+# fingerprint (supportbot.model.project_fingerprint), so a model whose KB was saved in an older
+# format is retrained by `supportbot train` instead of being returned unchanged.
+KB_FORMAT_VERSION = 2  # 2: answer side (passages, entry documents, answer BM25 / n-grams)
+
 
 def _answer_to_json(answer: KBAnswer) -> dict[str, Any]:
     return {"text": answer.text,

@@ -12,6 +12,19 @@ _ARMENIAN_MARKS = str.maketrans({"\u055b": None, "\u055c": None, "\u055e": None,
 _WORD = re.compile(r"[^\W_]+")
 _KYRGYZ_LETTERS = frozenset("ңөүҢӨҮ")
 
+# Question and function words. They carry the *form* of a question, which a question phrasing
+# shares with a customer's message but an answer text does not: "where is my parcel" must not
+# match an answer because it says "where" and "my". Left out of the answer-side word match only.
+FUNCTION_WORDS = frozenset("""
+a an the and or but if of to in on at by for from with about into over under as than then so
+is are was were be been being am do does did done have has had having can could will would
+shall should may might must i me my mine we us our ours you your yours he him his she her it
+its they them their this that these those there here what which who whom whose when where why
+how not no yes please hi hello thanks thank any some all just also still get got
+что как где когда почему зачем кто какой какая какие ли и а но или не нет да я мне меня мой
+моя мои вы вас ваш ваша ваши мы нас наш это там тут у в на с по за из к о от до для при
+""".split())
+
 SCRIPT_OF_LANGUAGE = {"en": "latin", "ru": "cyrillic", "ky": "cyrillic", "hy": "armenian"}
 
 
@@ -24,6 +37,11 @@ def normalize(text: str) -> str:
 def words(text: str) -> list[str]:
     """Unicode word tokens (letters and digits) of the normalised text."""
     return _WORD.findall(normalize(text))
+
+
+def content_words(text: str) -> list[str]:
+    """`words(text)` without FUNCTION_WORDS."""
+    return [w for w in words(text) if w not in FUNCTION_WORDS]
 
 
 def script_of(text: str) -> str:

@@ -341,13 +341,16 @@ def _read_kb_settings(value: Any, parent: dict, ctx: FileContext) -> KBSettings:
     ctx.check_keys(value, _KB_KEYS, "`kb`")
     for key in ("threshold", "clarify_margin"):
         if key in value:
-            if _unit_number(value[key]) and key == "threshold":
+            if key == "threshold" and (value[key] is None or value[key] == "auto"):
+                settings = replace(settings, threshold=None)
+            elif _unit_number(value[key]) and key == "threshold":
                 settings = replace(settings, threshold=float(value[key]))
             elif _unit_number(value[key]):
                 settings = replace(settings, clarify_margin=float(value[key]))
             else:
-                ctx.error(f"`kb.{key}` must be a number from 0 to 1, not {value[key]!r}", value,
-                          key, code="range")
+                also = " or `auto`" if key == "threshold" else ""
+                ctx.error(f"`kb.{key}` must be a number from 0 to 1{also}, not {value[key]!r}",
+                          value, key, code="range")
     for key, low in (("approximate_above", 0), ("max_clarify_options", 1)):
         if key in value:
             v = value[key]

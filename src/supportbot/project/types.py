@@ -335,7 +335,9 @@ class NluSettings:
 
 @dataclass(frozen=True)
 class KBSettings:
-    threshold: float = 0.50  # answer when the fused score is at least this
+    # answer when the calibrated score is at least this; None (`auto`) = the threshold the KB
+    # index's calibration chose for precision (supportbot.kb.calibration)
+    threshold: float | None = None
     clarify_margin: float = 0.05  # top two closer than this -> "did you mean"
     approximate_above: int = 20000  # entries*questions above which an HNSW index is used
     max_clarify_options: int = 3
