@@ -46,11 +46,11 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kb_sets import DATA, PER_ENTRY, SEED, KBSet, banking, clinc  # noqa: E402
+from kb_sets import DATA, PER_ENTRY, SEED, KBSet, banking, clinc
 
-from supportbot.kb import KBIndex, decide  # noqa: E402
-from supportbot.kb.index import KBHit  # noqa: E402
-from supportbot.project.types import KBAnswer, KBEntry, KBSettings  # noqa: E402
+from supportbot.kb import KBIndex, decide
+from supportbot.kb.index import KBHit
+from supportbot.project.types import KBAnswer, KBEntry, KBSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDS = 5

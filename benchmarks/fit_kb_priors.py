@@ -25,18 +25,18 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kb_sets import banking, clinc  # noqa: E402
+from kb_sets import banking, clinc
 
-from supportbot.kb import KBIndex  # noqa: E402
-from supportbot.kb.calibration import (  # noqa: E402
+from supportbot.kb import KBIndex
+from supportbot.kb.calibration import (
     LEXICAL_FLOORS,
     Heads,
     Logistic,
     Trial,
     feature_names,
 )
-from supportbot.kb.text import script_of  # noqa: E402
-from supportbot.project.types import KBSettings  # noqa: E402
+from supportbot.kb.text import script_of
+from supportbot.project.types import KBSettings
 
 QUERIES_PER_KB = 1200
 

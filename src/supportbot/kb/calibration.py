@@ -1,12 +1,14 @@
 """Turning per-entry similarity features into calibrated probabilities.
 
-Similarity features of a candidate entry for a query (maxima over the entry's phrasings):
+Similarity features of a candidate entry for a query:
 
-* `dense`  cosine of sentence embeddings (absent when the index has no encoder),
-* `dense2` mean of the entry's two best cosines (= `dense` for one-question entries): an entry
-  that several phrasings support is more likely right than one lucky phrasing,
-* `bm25`   normalised BM25 of the words (see `lexical.Bm25`),
-* `char`   character n-gram tf-idf cosine.
+* question side (maxima over the entry's phrasings): `dense` (sentence-embedding cosine; absent
+  without an encoder), `dense2` (mean of the two best cosines: an entry that several phrasings
+  support is more likely right than one lucky phrasing), `bm25` (normalised BM25 of the words,
+  see `lexical.Bm25`), `char` (character n-gram tf-idf cosine);
+* answer side (`supportbot.kb.answers`): `a_dense` (best answer passage / URL title cosine),
+  `e_dense` (cosine to the "first question + answer" entry document), `a_bm25` (BM25 against
+  the answer text, function words never matched) and `a_char` (n-gram cosine to it).
 
 Two logistic heads turn them into probabilities:
 
@@ -15,30 +17,41 @@ Two logistic heads turn them into probabilities:
   entries worth offering in a "did you mean" question.
 * **score** (similarity features + `margin`, the entry's relevance minus the best relevance of
   any other candidate): the probability that this entry is *the* right answer; low when another
-  entry is about as relevant. `KBHit.score` is this value.
+  entry is about as relevant. `KBHit.score` is this value; candidates are ranked by it (the
+  re-ranking step: a learned combination of all signals over the ~30-100 candidates that the
+  dense and lexical searches found, under 2 ms per query).
 
-Both are fitted on the knowledge base itself, from three kinds of simulated questions (at most
-`MAX_FIT_QUERIES` phrasings, a seeded sample beyond that):
+**Priors** (`DEFAULT_*_WEIGHTS`, documented where they are defined): one set for KBs with one
+question per entry (fitted by benchmarks/fit_kb_priors.py on training-side queries of public
+intent data sets; the answer side carries most of the weight, word BM25 is kept by
+`LEXICAL_FLOORS`), one for KBs with several phrasings per entry (the question-side weights; the
+answer side stays off, see `SEVERAL_FROZEN`).
 
-* leave-one-phrasing-out (weight 1): a phrasing is searched against the index without it; its
-  own entry is the positive, the other leading candidates (`NEGATIVES_PER_QUERY`) negatives;
-* leave-one-entry-out (weight `UNCOVERED_WEIGHT` = 0.25): the same search without any phrasing
-  of its entry, so every candidate is wrong; about one question in five is assumed to have no
-  answer in the KB;
+**Fitting on the KB itself.** A KB with at least `MIN_FIT_ENTRIES` entries of 2+ phrasings (and
+`MIN_FIT_POSITIVES` such phrasings) refits both heads from the "several" priors on simulated
+questions (at most `MAX_FIT_QUERIES` phrasings, a seeded sample beyond that):
+
+* leave-one-out (weight 1): a phrasing is searched against the index without it; its own entry
+  is the positive, the other leading candidates (`NEGATIVES_PER_QUERY`) negatives;
+* leave-one-entry-out (weight `UNCOVERED_WEIGHT` = 0.25): the same search without its entry,
+  so every candidate is wrong (about one question in five has no answer in the KB);
 * close paraphrases (weight `NEAR_WEIGHT` = 0.5): the phrasing with a quarter of its words
-  dropped, searched against the full index (users often ask nearly what the KB says).
+  dropped, searched against the full index.
 
-The score therefore estimates *the probability that this entry is the right answer to a new
-question*, under that mix. Each fit is a maximum a posteriori logistic regression with
-non-negative feature weights (a closer match never scores lower) and a Gaussian prior centred on
-the default weights (`PRIOR_PRECISION`), so a small KB stays near the defaults. Questions are
-also split by script: the default English embedding model is reliable for Latin-script
-questions and nearly blind for Cyrillic or Armenian ones. Latin-script questions get heads fitted
-from the defaults; all other scripts together get heads fitted from the defaults without dense
-weights; a single script with at least `MIN_FIT_POSITIVES` leave-one-out questions gets its own
-heads, pulled towards the non-Latin ones. With fewer than
-`MIN_FIT_ENTRIES` entries that have 2+ phrasings (or fewer than `MIN_FIT_POSITIVES` such
-phrasings) the defaults are used as they are.
+Each fit is a maximum a posteriori logistic regression with non-negative feature weights (a
+closer match never scores lower) and a Gaussian prior centred on the priors
+(`PRIOR_PRECISION`). Questions are split by script: the default English embedding model is
+reliable for Latin-script questions and nearly blind for Cyrillic or Armenian ones, so other
+scripts get heads without dense weights, and a single script with at least
+`MIN_FIT_POSITIVES` leave-one-out questions gets its own heads. A KB too small to fit (a FAQ
+page with one question per entry) keeps the "one" priors: nothing it has tells what a
+paraphrase of its entries looks like, so nothing is fitted beyond them.
+
+**The answer threshold** of `kb.threshold: auto` is `Calibrator.threshold`: the documented
+`PRIOR_THRESHOLD` (0.85: the lowest value at which every KB of the fitting data had >= 90% of
+its answers right, plus a margin), or for a fitted KB the lowest threshold at which its
+simulated questions reach `TARGET_PRECISION`, shrunk towards the prior by the amount of evidence
+and kept within [MIN_AUTO_THRESHOLD, PRIOR_THRESHOLD].
 """
 from __future__ import annotations
 
@@ -377,8 +390,8 @@ class Calibrator:
                 continue
             score, _ = self.heads(trial.script).predict(trial.features)
             order = np.argsort(-score)
-            second = float(score[order[1]]) if len(order) > 1 else 0.0
-            tops.append((float(score[order[0]]), second, int(order[0]) == trial.right,
+            runner_up = float(score[order[1]]) if len(order) > 1 else 0.0
+            tops.append((float(score[order[0]]), runner_up, int(order[0]) == trial.right,
                          trial.weight))
         if not tops:
             return PRIOR_THRESHOLD, {"source": "prior", "reason": "no simulated questions"}

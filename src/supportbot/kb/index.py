@@ -226,7 +226,8 @@ class KBIndex:
                                          drop_entry=drop)
                 if not len(cands.entries):
                     continue
-                right = np.flatnonzero(cands.entries == own) if drop is None else []
+                right = (np.flatnonzero(cands.entries == own) if drop is None
+                         else np.zeros(0, dtype=np.int64))
                 trials.append(Trial(cands.features, int(right[0]) if len(right) else -1,
                                     weight, kind, script_of(text), cands.raw))
         if not any(t.right >= 0 and t.kind == "loo" for t in trials):

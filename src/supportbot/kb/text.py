@@ -15,7 +15,7 @@ _KYRGYZ_LETTERS = frozenset("ңөүҢӨҮ")
 # Question and function words. They carry the *form* of a question, which a question phrasing
 # shares with a customer's message but an answer text does not: "where is my parcel" must not
 # match an answer because it says "where" and "my". Left out of the answer-side word match only.
-FUNCTION_WORDS = frozenset("""
+_FUNCTION_WORDS = """
 a an the and or but if of to in on at by for from with about into over under as than then so
 is are was were be been being am do does did done have has had having can could will would
 shall should may might must i me my mine we us our ours you your yours he him his she her it
@@ -23,7 +23,8 @@ its they them their this that these those there here what which who whom whose w
 how not no yes please hi hello thanks thank any some all just also still get got
 что как где когда почему зачем кто какой какая какие ли и а но или не нет да я мне меня мой
 моя мои вы вас ваш ваша ваши мы нас наш это там тут у в на с по за из к о от до для при
-""".split())
+"""
+FUNCTION_WORDS = frozenset(_FUNCTION_WORDS.split())
 
 SCRIPT_OF_LANGUAGE = {"en": "latin", "ru": "cyrillic", "ky": "cyrillic", "hy": "armenian"}
 
