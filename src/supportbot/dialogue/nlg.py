@@ -73,6 +73,43 @@ def candidate_variations(response: Response, *, channel: str | None, language: s
     return usable
 
 
+def has_language(response: Response, language: str | None, default_language: str) -> bool:
+    """True when `response` has a variation for customers writing `language` (variations
+    without `language:` are in the bot's main language, `default_language`)."""
+    if not language or language == default_language:
+        return True
+    return any(v.language == language for v in response.variations)
+
+
+# The one-line note sent before a reply that is not in the customer's language, by the
+# customer's language; `{language}` is the bot's main language as named in LANGUAGE_NAMES.
+# A project replaces it with a response `utter_untranslated_note` (with `language:` variations).
+UNTRANSLATED_NOTES = {
+    "en": "Sorry, this answer is only available {language}.",
+    "ru": "Извините, этот ответ пока есть только {language}.",
+    "hy": "Ներողություն, այս պատասխանը առայժմ հասանելի է միայն {language}։",
+    "ky": "Кечиресиз, бул жооп азырынча {language} гана бар.",
+}
+LANGUAGE_NAMES = {  # customer's language -> bot's main language -> its name in the note
+    "en": {"en": "in English", "ru": "in Russian", "hy": "in Armenian", "ky": "in Kyrgyz"},
+    "ru": {"en": "на английском языке", "ru": "на русском языке", "hy": "на армянском языке",
+           "ky": "на кыргызском языке"},
+    "hy": {"en": "անգլերենով", "ru": "ռուսերենով", "hy": "հայերենով", "ky": "ղրղզերենով"},
+    "ky": {"en": "англис тилинде", "ru": "орус тилинде", "hy": "армян тилинде",
+           "ky": "кыргыз тилинде"},
+}
+
+
+def untranslated_note(language: str, main_language: str) -> str | None:
+    """The built-in note for a customer writing `language` when the reply is in
+    `main_language`; None when there is no built-in text for that pair."""
+    template = UNTRANSLATED_NOTES.get(language)
+    name = LANGUAGE_NAMES.get(language, {}).get(main_language)
+    if template is None or name is None:
+        return None
+    return template.format(language=name)
+
+
 def choose_variation(options: Sequence[ResponseVariation], times_sent_before: int,
                      last_text: str | None) -> ResponseVariation:
     """Rotate through the options; skip one whose text equals the last text sent."""

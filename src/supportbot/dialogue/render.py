@@ -1,4 +1,13 @@
-"""Turning response names, KB entries and action replies into `Reply` objects."""
+"""Turning response names, KB entries and action replies into `Reply` objects.
+
+The reply language: a response variation (or KB answer translation) in the customer's language
+when there is one. When there is none, `missing_translation` (config.yml `nlu:`) says what to
+do: `note` (the default) answers in the bot's main language after a one-line note in the
+customer's language (`utter_untranslated_note` when the project defines it, else a built-in
+text for en/ru/hy/ky); `handoff` asks the dialogue manager to hand the conversation to an agent
+who speaks the language (`needs_agent`), and still renders the answer with the note for the
+case where no handoff happens.
+"""
 from __future__ import annotations
 
 import logging
@@ -6,9 +15,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from supportbot.dialogue.actions import ActionReply
-from supportbot.dialogue.nlg import Reply, candidate_variations, choose_variation, render
+from supportbot.dialogue.nlg import (
+    Reply,
+    candidate_variations,
+    choose_variation,
+    has_language,
+    render,
+    untranslated_note,
+)
 from supportbot.dialogue.tracker import Tracker
-from supportbot.project.types import Button, Response
+from supportbot.project.types import Button, KBEntry, Response
 
 log = logging.getLogger(__name__)
 
@@ -16,9 +32,66 @@ log = logging.getLogger(__name__)
 class Renderer:
     """Picks a variation of a response for the language and channel, never the text just sent."""
 
-    def __init__(self, responses: Mapping[str, Response], default_language: str):
+    NOTE_RESPONSE = "utter_untranslated_note"
+    MODES = ("note", "handoff")
+
+    def __init__(self, responses: Mapping[str, Response], default_language: str,
+                 missing_translation: str = "note"):
         self.responses = responses
         self.default_language = default_language
+        if missing_translation not in self.MODES:
+            raise ValueError(f"missing_translation must be one of {self.MODES}, "
+                             f"not {missing_translation!r}")
+        self.missing_translation = missing_translation
+
+    # ------------------------------------------------------------------ reply language
+    def translated(self, name: str, language: str | None) -> bool:
+        """True when response `name` can be sent in `language` (or it is no response)."""
+        response = self.responses.get(name)
+        return response is None or has_language(response, language, self.default_language)
+
+    def kb_translated(self, entry: KBEntry, language: str | None) -> bool:
+        """True when the FAQ entry's answer exists in `language`."""
+        return (not language or language == self.default_language
+                or language in entry.translations)
+
+    def needs_agent(self, language: str | None, *, response: str | None = None,
+                    entry: KBEntry | None = None) -> bool:
+        """With `missing_translation: handoff`: True when the reply about to be sent (a response
+        or an FAQ entry's answer) has no text in the customer's language, so the conversation
+        should go to an agent who speaks it."""
+        if self.missing_translation != "handoff" or not language:
+            return False
+        if entry is not None and not self.kb_translated(entry, language):
+            return True
+        return response is not None and not self.translated(response, language)
+
+    def note(self, language: str | None) -> str | None:
+        """The one-line note for a customer writing `language` that the reply is in the main
+        language (None when the customer writes the main language or no note is known)."""
+        if not language or language == self.default_language:
+            return None
+        custom = self.responses.get(self.NOTE_RESPONSE)
+        if custom is not None:
+            for variation in custom.variations:
+                if variation.language == language and variation.text:
+                    return variation.text
+        return untranslated_note(language, self.default_language)
+
+    def _with_note(self, reply: Reply, language: str | None) -> Reply:
+        note = self.note(language)
+        if note is None or not reply.text:
+            return reply
+        return Reply(f"{note}\n{reply.text}", reply.buttons, reply.image, reply.custom)
+
+    def kb_answer(self, entry: KBEntry, language: str | None) -> Reply:
+        """The FAQ entry's answer for a customer writing `language`: its translation, else the
+        main-language answer after the untranslated note."""
+        answer = entry.answer_for(language)
+        reply = Reply(answer.text, answer.buttons)
+        if self.kb_translated(entry, language):
+            return reply
+        return self._with_note(reply, language)
 
     def has(self, name: str) -> bool:
         return name in self.responses
@@ -38,7 +111,11 @@ class Renderer:
             return None
         sent = [r for r in tracker.bot_replies(session_only=False) if r.template == name]
         last_text = tracker.latest_reply.text if tracker.latest_reply else None
-        return render(choose_variation(options, len(sent), last_text), slots)
+        reply = render(choose_variation(options, len(sent), last_text), slots)
+        if name != self.NOTE_RESPONSE and not has_language(response, language,
+                                                           self.default_language):
+            reply = self._with_note(reply, language)
+        return reply
 
     def action_reply(self, reply: ActionReply, tracker: Tracker, language: str | None,
                      channel: str) -> Reply | None:

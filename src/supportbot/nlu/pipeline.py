@@ -13,6 +13,12 @@ Training (`NluModel.train`):
 6. fallback thresholds: from the config, or tuned on the calibrated out-of-fold probabilities
    and familiarity.
 
+With a multilingual embedding model (`all-MiniLM-L6-v2+multilingual-e5-small`, or
+`multilingual-e5-small` alone) each message is routed by its language: English to the head
+above (the fast one), other languages to a second head on the multilingual encoder, and a
+language that lacks examples for some intents also to a language-neutral head that shares the
+probabilities with it (`supportbot.nlu.multilingual`, `LanguageRouting`).
+
 Retrieval intents (`faq/<key>`) are classified as their base intent (`faq`); a response
 selector (see retrieval) then picks the full key. The out-of-scope intent is an ordinary class
 whose prediction means fallback (`out_of_scope`).
@@ -27,7 +33,8 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +46,17 @@ from supportbot.nlu.classifier import LinearWeights, fit_logistic, fit_temperatu
 from supportbot.nlu.fallback import DEFAULT_THRESHOLD, FallbackPolicy, tune_threshold
 from supportbot.nlu.familiarity import FamiliarityIndex
 from supportbot.nlu.features import BlockWeights, FeatureSpace
+from supportbot.nlu.langid import detect_language
+from supportbot.nlu.multilingual import (
+    CROSS_LINGUAL_FAMILIARITY_SHARE,
+    FAST_LANGUAGES,
+    NEUTRAL,
+    Coverage,
+    NeutralHead,
+    example_languages,
+    mix,
+    neutral_vectors,
+)
 from supportbot.nlu.parse import IntentScore
 from supportbot.nlu.retrieval import ResponseSelector
 from supportbot.nlu.trainstate import TrainState
@@ -82,13 +100,40 @@ class ClassifierResult:
     retrieval_ranking: tuple[IntentScore, ...] = ()  # that intent's keys, best first
 
 
+@dataclass
+class LanguageRouting:
+    """Which head reads a message in which language (see supportbot.nlu.multilingual)."""
+
+    candidates: tuple[str, ...]  # nlu.languages
+    fast_languages: tuple[str, ...]  # read by the main head's fast encoder ("en"); () if none
+    coverage: Coverage
+    encoder: Any  # the multilingual Encoder (its vectors are language-neutral)
+    multi: NluModel | None = None  # the head for other languages; None: the main head reads all
+    neutral: NeutralHead | None = None  # None: every language has examples for every intent
+    translation_cosine: dict[str, float] = field(default_factory=dict)
+
+    def language(self, text: str) -> str:
+        return detect_language(text, self.candidates, default=NEUTRAL)
+
+    def missing(self, language: str) -> frozenset[str]:
+        return self.coverage.missing(language) if self.neutral is not None else frozenset()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"candidates": list(self.candidates), "fast_languages": list(self.fast_languages),
+                "coverage": self.coverage.to_json(), "multi": self.multi is not None,
+                "neutral": self.neutral is not None,
+                "translation_cosine": self.translation_cosine}
+
+
 class NluModel:
     """Intent classifier with calibrated confidences and Rasa-style fallback."""
 
     def __init__(self, space: FeatureSpace, weights: LinearWeights, intents: list[str],
                  temperature: float, policy: FallbackPolicy, report: dict[str, Any],
                  embedding_model: str | None, familiar: FamiliarityIndex | None = None,
-                 neighbour_weight: float = 0.0, selector: ResponseSelector | None = None):
+                 neighbour_weight: float = 0.0, selector: ResponseSelector | None = None,
+                 routing: LanguageRouting | None = None):
+        self.routing = routing
         self.space = space
         self.selector = selector
         self.familiar = familiar
@@ -117,7 +162,29 @@ class NluModel:
         `nlu-train/`); None (the default) reads and writes no state. With the state of a
         training on the very same examples, that training's result is reused as is; after a
         small change, its out-of-fold scores and weights warm-start this one
-        (`report["cv_reused"]`). `reuse=False` forces a full cross-validation."""
+        (`report["cv_reused"]`). `reuse=False` forces a full cross-validation.
+
+        With a multilingual embedding model the result also holds the heads that read other
+        languages (`routing`)."""
+        started = time.perf_counter()
+        encoder = _encoder_for(settings, encoder)
+        multilingual = None if encoder is None else encoder.multilingual_part
+        if multilingual is None:
+            return cls._train_head(examples, settings, encoder, progress, cache_dir, reuse)
+        fast = encoder.fast_part
+        model = cls._train_head(examples, settings, fast or multilingual, progress, cache_dir,
+                                reuse)
+        model.routing = _train_routing(examples, settings, fast, multilingual, progress,
+                                       cache_dir, reuse, model.report)
+        model.report.setdefault("seconds", {})["total_with_languages"] = round(
+            time.perf_counter() - started, 2)
+        return model
+
+    @classmethod
+    def _train_head(cls, examples: Sequence[Example], settings: NluSettings,
+                    encoder: Encoder | None = None, progress: bool = False,
+                    cache_dir: Path | None = None, reuse: bool = True) -> NluModel:
+        """One classifier on one encoder's features (the whole model without languages)."""
         started = time.perf_counter()
         if not examples:
             raise ModelError("no NLU training examples: add at least one intent with examples "
@@ -206,7 +273,63 @@ class NluModel:
     # ------------------------------------------------------------------ prediction
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated class probabilities, shape (len(texts), len(intents))."""
-        return self._score(texts)[0]
+        if self.routing is None or not texts:
+            return self._score(texts)[0]
+        return np.stack([self._routed(text)[1] for text in texts])
+
+    def _head_for(self, language: str) -> NluModel:
+        routing = self.routing
+        if routing is None or routing.multi is None or language == NEUTRAL \
+                or language in routing.fast_languages:
+            return self
+        return routing.multi
+
+    def _routed(self, text: str) -> tuple[NluModel, np.ndarray, float | None, str,
+                                          frozenset[str], float | None]:
+        """(head, probabilities over self.intents, head familiarity, language, intents the
+        language has no examples for, neutral familiarity) of one text."""
+        assert self.routing is not None
+        language = self.routing.language(text)
+        head = self._head_for(language)
+        missing = self.routing.missing(language)
+        neutral = self.routing.neutral
+        if neutral is not None and missing and not self.routing.coverage.by_language.get(
+                language):
+            # no example at all in this language: the neutral head alone (the mixture would
+            # give the same), without running the other head's encoder for nothing
+            vector = neutral_vectors(self.routing.encoder, [text], cache=False)[0]
+            neutral_probs, neutral_fam = neutral.score(vector)
+            mixed = mix(np.zeros(len(head.intents)), head.intents, neutral_probs,
+                        neutral.intents, missing)
+            return head, mixed, None, language, missing, neutral_fam
+        probs, familiarity = head._score([text])
+        fam = None if familiarity is None else float(familiarity[0])
+        if not missing or neutral is None:
+            return head, probs[0], fam, language, missing, None
+        vector = neutral_vectors(self.routing.encoder, [text], cache=False)[0]
+        neutral_probs, neutral_fam = neutral.score(vector)
+        mixed = mix(probs[0], head.intents, neutral_probs, neutral.intents, missing)
+        return head, mixed, fam, language, missing, neutral_fam
+
+    def _predict_routed(self, text: str) -> ClassifierResult:
+        assert self.routing is not None
+        head, row, fam, language, missing, neutral_fam = self._routed(text)
+        order = np.argsort(-row, kind="stable")
+        ranking = tuple(IntentScore(head.intents[j], float(row[j])) for j in order)
+        policy = head.policy
+        if ranking[0].name in missing and neutral_fam is not None and self.routing.neutral:
+            # judged against examples in other languages: a translation of a training example
+            # scores about `translation_cosine` there, so that counts as fully familiar
+            allowance = self.routing.translation_cosine.get(language) or 1.0
+            fam = min(1.0, neutral_fam / max(allowance, 1e-3))
+            policy = replace(policy, familiarity_threshold=CROSS_LINGUAL_FAMILIARITY_SHARE
+                             * self.routing.neutral.familiarity_threshold)
+        fam = None if fam is None else round(float(fam), 4)
+        reason = policy.decide([(r.name, r.confidence) for r in ranking[:2]], fam)
+        keys = () if reason is not None else head.response_keys(text, ranking[0].name)
+        return ClassifierResult(text, ranking[0].name, ranking[0].confidence, ranking,
+                                reason is not None, reason, fam,
+                                keys[0].name if keys else None, keys)
 
     def _score(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
         """Probabilities and familiarity (None without a familiarity index) of `texts`."""
@@ -236,6 +359,21 @@ class NluModel:
 
     def predict(self, texts: list[str]) -> list[ClassifierResult]:
         """Ranking, confidence, familiarity and fallback decision for each text."""
+        if self.routing is None:
+            return self._predict_head(texts)
+        out: list[ClassifierResult | None] = [None] * len(texts)
+        plain = []  # read by this head alone: batched
+        for i, text in enumerate(texts):
+            language = self.routing.language(text)
+            if self._head_for(language) is self and not self.routing.missing(language):
+                plain.append(i)
+            else:
+                out[i] = self._predict_routed(text)
+        for i, result in zip(plain, self._predict_head([texts[i] for i in plain])):
+            out[i] = result
+        return out  # type: ignore[return-value]
+
+    def _predict_head(self, texts: list[str]) -> list[ClassifierResult]:
         probs, familiarity = self._score(texts)
         results = []
         for i, (text, row) in enumerate(zip(texts, probs)):
@@ -252,6 +390,10 @@ class NluModel:
     def response_keys(self, text: str, intent: str) -> tuple[IntentScore, ...]:
         """The full keys (`chitchat/ask_name`) of retrieval intent `intent` ranked for `text`;
         empty when `intent` is not a retrieval intent."""
+        if self.routing is not None:
+            head = self._head_for(self.routing.language(text))
+            if head is not self:
+                return head.response_keys(text, intent)
         if self.selector is None or intent not in self.selector.bases:
             return ()
         return self.selector.rank(intent, *self.space.one(text))
@@ -286,6 +428,14 @@ class NluModel:
         }
         (folder / "nlu.json").write_text(json.dumps(meta, indent=1, sort_keys=True,
                                                     ensure_ascii=False))
+        if self.routing is not None:
+            routing = self.routing
+            (folder / "languages.json").write_text(json.dumps(
+                routing.to_json(), indent=1, sort_keys=True, ensure_ascii=False))
+            if routing.multi is not None:
+                _save_prefixed(routing.multi.save, folder, MULTI_PREFIX)
+            if routing.neutral is not None:
+                _save_prefixed(routing.neutral.save, folder, NEUTRAL_PREFIX)
 
     @classmethod
     def load(cls, folder: Path, encoder: Encoder | None = None) -> NluModel:
@@ -317,6 +467,8 @@ class NluModel:
             from supportbot.embeddings import Encoder
 
             encoder = Encoder(model_name)
+        full_encoder = encoder
+        encoder = _head_encoder(encoder)
         try:
             space = FeatureSpace.load(folder, encoder, BlockWeights(**meta["block_weights"]))
             weights = LinearWeights(
@@ -338,10 +490,12 @@ class NluModel:
         policy = FallbackPolicy(meta["threshold"], meta["ambiguity_threshold"],
                                 meta["per_intent"], meta["out_of_scope_intent"],
                                 float(meta.get("familiarity_threshold", 0.0)))
+        routing = (_load_routing(folder, full_encoder)
+                   if (folder / "languages.json").exists() else None)
         return cls(space, weights, meta["intents"], meta["temperature"], policy,
                    meta.get("report", {}), model_name, familiar,
                    float(meta.get("neighbour_weight", 0.0)) if familiar is not None else 0.0,
-                   selector)
+                   selector, routing)
 
 
 # ---------------------------------------------------------------------- training steps
@@ -399,6 +553,111 @@ def _encoder_for(settings: NluSettings, encoder: Encoder | None) -> Encoder | No
     from supportbot.embeddings import Encoder
 
     return Encoder(settings.embedding_model)
+
+
+def _head_encoder(encoder: Encoder | None) -> Encoder | None:
+    """The encoder of the main head: the fast part of a two-model encoder, else the encoder."""
+    if encoder is None:
+        return None
+    return encoder.fast_part or encoder
+
+
+def _train_routing(examples: Sequence[Example], settings: NluSettings, fast: Encoder | None,
+                   multilingual: Encoder, progress: bool, cache_dir: Path | None, reuse: bool,
+                   report: dict[str, Any]) -> LanguageRouting:
+    """The heads that read the languages the main head does not (see LanguageRouting)."""
+    started = time.perf_counter()
+    triples = sorted((ex.base_intent, ex.text) for ex in first_labels(examples))
+    texts = [text for _, text in triples]
+    labels = [label for label, _ in triples]
+    candidates = tuple(settings.languages)
+    languages = example_languages(texts, candidates)
+    oos = settings.out_of_scope_intent
+    coverage = Coverage.of(labels, languages, candidates, oos)
+    fast_languages = FAST_LANGUAGES if fast is not None else ()
+    others = [lang for lang in candidates if lang not in fast_languages]
+    multi = None
+    if fast is not None and any(coverage.by_language.get(lang) for lang in others):
+        multi = NluModel._train_head(
+            examples, replace(settings, embedding_model=multilingual.model_name), multilingual,
+            progress, cache_dir, reuse)
+    neutral = None
+    if any(coverage.missing(lang) for lang in candidates):
+        complete = set(coverage.complete_languages())
+        rows = [i for i, lang in enumerate(languages) if lang in complete or lang == NEUTRAL]
+        if len({labels[i] for i in rows}) < 2:  # no language has them all: use every example
+            rows = list(range(len(texts)))
+        if len({labels[i] for i in rows}) >= 2:
+            vectors = neutral_vectors(multilingual, [texts[i] for i in rows])
+            neutral = NeutralHead.train(vectors, [labels[i] for i in rows],
+                                        [texts[i] for i in rows], oos)
+    transform = multilingual.neutral
+    routing = LanguageRouting(candidates, fast_languages, coverage, multilingual, multi, neutral,
+                              dict(transform.translation_cosine) if transform else {})
+    intents = len(coverage.intents)
+    report["languages"] = {
+        "intents_with_examples": {lang: len(coverage.by_language.get(lang, ()))
+                                  for lang in candidates},
+        "of_intents": intents,
+        "fast_languages": list(fast_languages),
+        "multilingual_head": None if multi is None else {
+            k: multi.report.get(k) for k in ("cv_accuracy", "threshold",
+                                             "familiarity_threshold", "neighbour_weight")},
+        "neutral_head": None if neutral is None else neutral.report,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    return routing
+
+
+# a model archive's nlu/ folder is flat: the heads' files sit beside the main head's, prefixed
+MULTI_PREFIX = "multi__"
+NEUTRAL_PREFIX = "neutral__"
+
+
+def _save_prefixed(save, folder: Path, prefix: str) -> None:
+    """Call `save(folder)` for a part and store its files in `folder` as `<prefix><name>`."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="supportbot-nlu-") as tmp:
+        save(Path(tmp))
+        for path in sorted(Path(tmp).iterdir()):
+            if path.is_file():
+                shutil.copyfile(path, folder / f"{prefix}{path.name}")
+
+
+@contextmanager
+def _prefixed(folder: Path, prefix: str):
+    """A temporary folder holding the `<prefix>` files of `folder` under their own names."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="supportbot-nlu-") as tmp:
+        for path in sorted(folder.glob(f"{prefix}*")):
+            if path.is_file():
+                shutil.copyfile(path, Path(tmp) / path.name[len(prefix):])
+        yield Path(tmp)
+
+
+def _load_routing(folder: Path, encoder: Encoder | None) -> LanguageRouting:
+    data = json.loads((folder / "languages.json").read_text())
+    multilingual = None if encoder is None else encoder.multilingual_part
+    if multilingual is None:
+        from supportbot.nlu.e5engine import INSTALL_HINT
+
+        raise ModelError(f"{folder}: this NLU model reads several languages with a "
+                         f"multilingual embedding model that is not available here: "
+                         f"{INSTALL_HINT}; or retrain without it")
+    multi = neutral = None
+    if data.get("multi"):
+        with _prefixed(folder, MULTI_PREFIX) as part:
+            multi = NluModel.load(part, encoder=multilingual)
+    if data.get("neutral"):
+        with _prefixed(folder, NEUTRAL_PREFIX) as part:
+            neutral = NeutralHead.load(part)
+    return LanguageRouting(tuple(data["candidates"]), tuple(data["fast_languages"]),
+                           Coverage.from_json(data["coverage"]), multilingual, multi, neutral,
+                           {k: float(v) for k, v in dict(data["translation_cosine"]).items()})
 
 
 def _state_dir(settings: NluSettings, cache_dir: Path | None) -> Path | None:

