@@ -126,9 +126,10 @@ class Bot:
 
     @property
     def outbound(self) -> Outbound | None:
-        """Called with (conversation id, reply) for messages that do not answer a `handle` call:
-        agent messages, "agent joined", the CSAT question. Channels set it; they may also poll the
-        conversation log."""
+        """The output adapter for messages that do not answer a `handle` call (agent messages,
+        "agent joined", the CSAT question): called with (conversation id, reply) by the outbox
+        dispatcher; raising makes the dispatcher retry later with backoff. Without one, the
+        conversation log is the delivery (callers read it)."""
         return self.log.outbound
 
     @outbound.setter
@@ -267,6 +268,9 @@ class Bot:
                 new.append(event)
 
             self._maybe_start_session(tracker, add)
+            # agent messages and notices written elsewhere (another process, a failed
+            # delivery) go into the log before this message, and out before its replies
+            outbox = self.queue.dispatcher.record(tracker, add)
             try:
                 turn = self._handle_locked(tracker, add, text, channel, metadata or {},
                                            customer_id or conversation_id)
@@ -279,7 +283,9 @@ class Bot:
                     tracker.language or self.project.config.language))
                 raise
             self.store.append(conversation_id, new)
-            return turn
+        if outbox:
+            self.queue.dispatcher.send(outbox)
+        return turn
 
     async def handle_async(self, conversation_id: str, text: str, **kwargs: Any) -> Turn:
         """`handle` run in a worker thread, for asyncio applications."""

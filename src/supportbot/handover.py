@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from supportbot.dialogue.events import AgentMessage, BotReply, Event, HandoffEnded, HandoffRequested
+from supportbot.dialogue.events import Event, HandoffEnded, HandoffRequested
 from supportbot.dialogue.nlg import Reply
 from supportbot.errors import (
     ConversationError,
@@ -44,6 +44,13 @@ from supportbot.handoff.email import (
     set_ticket_metadata,
 )
 from supportbot.handoff.metrics import HandoffMetrics
+from supportbot.outbox import (
+    ASK_CSAT_ACTION,
+    DispatchReport,
+    OutboxDispatcher,
+    RetryPolicy,
+    reply_event,
+)
 from supportbot.textnorm import normalize_text
 
 if TYPE_CHECKING:
@@ -56,18 +63,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _CSAT_DIGIT = re.compile(r"^\s*([1-5])\s*(?:/\s*5)?\s*[.!]?\s*$")
-ASK_CSAT_ACTION = "ask_csat"
 WAITING_ACTION = "human_owned"
 EMAIL_OFFER_ACTION = "handoff_email_offer"
 EMAIL_SAVED_ACTION = "handoff_email_saved"
 EMAIL_INVALID_ACTION = "handoff_email_invalid"
-
-
-def reply_event(reply: Reply, template: str, action: str, reason: str,
-                data: dict[str, Any] | None = None) -> BotReply:
-    return BotReply(text=reply.text,
-                    buttons=tuple({"title": b.title, "payload": b.payload} for b in reply.buttons),
-                    template=template, action=action, reason=reason, data=data or {})
 
 
 def library_queue_url(explicit: str | None) -> str:
@@ -85,10 +84,13 @@ def library_queue_url(explicit: str | None) -> str:
 
 
 class BotQueue:
-    """`bot.queue`: the human queue as agents use it; keeps the conversation log in step."""
+    """`bot.queue`: the agents' desk. Every agent action changes the queue (which puts what
+    the customer must hear on its durable outbox) and then dispatches the outbox: the one path
+    by which agent messages and ticket notices reach the conversation log and the channel."""
 
     def __init__(self, log: ConversationLog, renderer: Renderer, config: HandoffConfig,
-                 queue: HandoffQueue | str | None, smtp: SmtpConfig | None = None):
+                 queue: HandoffQueue | str | None, smtp: SmtpConfig | None = None,
+                 retry: RetryPolicy | None = None):
         self.log = log
         self.smtp = smtp
         self.email = EmailSender(smtp) if smtp is not None else None
@@ -96,6 +98,8 @@ class BotQueue:
         self.config = config
         self._queue = queue if queue is not None and not isinstance(queue, str) else None
         self._url = queue if isinstance(queue, str) else None
+        self.dispatcher = OutboxDispatcher(lambda: self.backend, log, renderer, config,
+                                           self.email, retry)
 
     def open(self) -> HandoffQueue:
         """Open the queue now (raises QueueConfigError for a bad URL or database)."""
@@ -119,14 +123,12 @@ class BotQueue:
         """Give `agent_id` its best waiting ticket (or `ticket_id`); the customer is told."""
         ticket = self.backend.claim(agent_id, ticket_id)  # the queue serialises claims
         if ticket is not None:
-            name = self.backend.get_agent(agent_id).display_name
-            self._bot_says(ticket.conversation_id, "utter_handoff_agent_joined",
-                           {"agent_name": name}, action="handoff_agent_joined",
-                           reason=f"agent {agent_id} claimed ticket {ticket.id}")
+            self.dispatch(ticket.conversation_id)
         return ticket
 
     def send(self, ticket_id: str, agent_id: str, text: str) -> None:
-        """An agent's message to the customer, through the conversation's channel.
+        """An agent's message to the customer, through the conversation's channel (and by
+        email when the customer left an address outside business hours).
 
         The text is normalized like customer text (`supportbot.textnorm.normalize_text`);
         HandoffError when nothing visible is left."""
@@ -135,35 +137,28 @@ class BotQueue:
         text = normalize_text(text)
         if not text:
             raise HandoffError("agent message is empty (or only invisible characters)")
-        ticket = self.backend.get(ticket_id)
-        self.backend.agent_send(ticket_id, agent_id, text)
-        self.log.append(ticket.conversation_id, [AgentMessage(agent_id=agent_id, text=text)])
-        self.log.deliver(ticket.conversation_id, Reply(text))
-        self._email(ticket, text)
-
-    def _email(self, ticket: Ticket, text: str) -> None:
-        """Also send the agent's text by email when the customer left an address (outside
-        business hours) and SMTP is configured. Never raises: the chat message is already sent."""
-        address = ticket.metadata.get(EMAIL_METADATA_KEY)
-        if self.email is None or not isinstance(address, str) or not address:
-            return
-        try:
-            self.email.send(address, ticket.id, text)
-        except Exception:
-            log.exception("email for ticket %s to %s failed", ticket.id, address)
+        message = self.backend.agent_send(ticket_id, agent_id, text)
+        self.dispatch(message.conversation_id)
 
     def resolve(self, ticket_id: str, agent_id: str) -> Ticket:
         """Close the ticket; the conversation returns to the bot, which asks for a 1-5 score."""
-        return self._end(ticket_id, "resolved", lambda: self.backend.resolve(ticket_id,
-                                                                              agent_id))
+        return self._end(ticket_id, lambda: self.backend.resolve(ticket_id, agent_id))
 
     def return_to_bot(self, ticket_id: str, agent_id: str) -> Ticket:
-        return self._end(ticket_id, "returned", lambda: self.backend.return_to_bot(ticket_id,
-                                                                                   agent_id))
+        return self._end(ticket_id, lambda: self.backend.return_to_bot(ticket_id, agent_id))
 
     def transfer(self, ticket_id: str, queue: str | None = None,
                  agent_id: str | None = None) -> Ticket:
-        return self.backend.transfer(ticket_id, queue=queue, agent_id=agent_id)
+        ticket = self.backend.transfer(ticket_id, queue=queue, agent_id=agent_id)
+        self.dispatch(ticket.conversation_id)
+        return ticket
+
+    def dispatch(self, conversation_id: str | None = None, *,
+                 now: float | None = None) -> DispatchReport:
+        """Deliver the outbox: one conversation's pending messages, or every message whose
+        (re)try is due. Agent operations call it; a server calls it periodically so messages
+        written by other processes (`supportbot queue send`) and failed deliveries go out."""
+        return self.dispatcher.dispatch(conversation_id, now=now)
 
     def metrics(self, since: float | None = None) -> HandoffMetrics:
         """Containment, escalations by reason, time to claim, handle time, CSAT."""
@@ -175,62 +170,38 @@ class BotQueue:
         returns their conversation ids. Call it periodically (a server does)."""
         now = time.time()
         told: builtins.list[str] = []
+        pending = {(m.ticket_id, m.kind) for m in self.backend.pending_outbox()}
         for ticket in self.backend.list(status="waiting"):
             if now - ticket.created_at < self.config.claim_timeout:
+                continue
+            if (ticket.id, "timeout") in pending:
                 continue
             tracker = self.log.store.load(ticket.conversation_id)
             if any(r.template == "utter_handoff_timeout" and r.data.get("ticket_id") == ticket.id
                    for r in tracker.bot_replies(session_only=False)):
                 continue
-            self._bot_says(ticket.conversation_id, "utter_handoff_timeout", {},
-                           action="handoff_timeout",
-                           reason=f"ticket {ticket.id} unclaimed for "
-                                  f"{int(now - ticket.created_at)} s",
-                           data={"ticket_id": ticket.id})
+            self.backend.post_notice(ticket.id, "timeout")
+            self.dispatch(ticket.conversation_id)
             told.append(ticket.conversation_id)
         return told
 
     # ------------------------------------------------------------------ internals
-    def _end(self, ticket_id: str, outcome: str, close: Callable[[], Ticket]) -> Ticket:
-        """Close the ticket and record it in the log under the conversation's lock, so a
-        customer turn in between cannot log the end a second time."""
+    def _end(self, ticket_id: str, close: Callable[[], Ticket]) -> Ticket:
+        """Close the ticket and record the end under the conversation's lock, so a customer
+        turn in between cannot log the end a second time; send after releasing it."""
         conversation_id = self.backend.get(ticket_id).conversation_id
-        said: builtins.list[Reply] = []
         with self.log.locked(conversation_id) as tracker:
             ticket = close()
-            events: builtins.list[Event] = []
-            if tracker.open_ticket_id == ticket.id:
-                events.append(HandoffEnded(ticket_id=ticket.id, outcome=outcome))
-            notices: builtins.list[tuple[str, str, str, dict[str, Any] | None]] = [
-                ("utter_handoff_resolved", "handoff_ended", f"ticket {ticket.id} {outcome}",
-                 None)]
-            if outcome == "resolved" and self.config.ask_csat:
-                notices.append(("utter_ask_csat", ASK_CSAT_ACTION,
-                                f"asking for a score for ticket {ticket.id}",
-                                {"ticket_id": ticket.id}))
-            for response, action, reason, data in notices:
-                reply = self.renderer.response(response, tracker, tracker.language, "default",
-                                               {})
-                if reply is not None:
-                    event = reply_event(reply, response, action, reason, data)
-                    tracker.append(event)  # the next variation sees this one
-                    events.append(event)
-                    said.append(reply)
-            self.log.store.append(conversation_id, events)
-        for reply in said:
-            self.log.deliver(conversation_id, reply)
-        return ticket
+            added: builtins.list[Event] = []
 
-    def _bot_says(self, conversation_id: str, response: str, values: dict[str, Any], *,
-                  action: str, reason: str, data: dict[str, Any] | None = None) -> None:
-        with self.log.locked(conversation_id) as tracker:
-            reply = self.renderer.response(response, tracker, tracker.language, "default",
-                                           values)
-            if reply is None:
-                return
-            self.log.store.append(conversation_id,
-                                  [reply_event(reply, response, action, reason, data)])
-        self.log.deliver(conversation_id, reply)
+            def add(event: Event) -> None:
+                tracker.append(event)
+                added.append(event)
+
+            prepared = self.dispatcher.record(tracker, add)
+            self.log.store.append(conversation_id, added)
+        self.dispatcher.send(prepared)
+        return ticket
 
 
 class HandoffFlow:

@@ -18,6 +18,7 @@ from supportbot.errors import SupportbotError
 from supportbot.server.runtime import BotRuntime
 
 log = logging.getLogger("supportbot.channels")
+DELIVERY_TIMEOUT_S = 60.0  # the sender's own retries with backoff fit well inside this
 
 
 class Seen:
@@ -140,36 +141,34 @@ class ChannelHub:
         self._loop = None
 
     def on_outbound(self, conversation_id: str, reply: Reply) -> None:
-        """A runtime subscriber: may be called from any thread."""
+        """A runtime subscriber, called by the outbox dispatcher from a worker thread: waits
+        for the platform to take the message and raises when it did not (the outbox retries)."""
         loop = self._loop
         if loop is None or loop.is_closed():
-            log.warning("outbound message for %s dropped: channels are not running",
-                        conversation_id)
-            return
+            raise DeliveryError(f"outbound message for {conversation_id}: channels are not "
+                                "running")
         future = asyncio.run_coroutine_threadsafe(self.route(conversation_id, reply), loop)
-        self._tasks.add(future)
-        future.add_done_callback(self._tasks.discard)
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:  # called on the loop itself: cannot wait without a deadlock
+            self._tasks.add(future)
+            future.add_done_callback(self._tasks.discard)
+            return
+        future.result(timeout=DELIVERY_TIMEOUT_S)
 
     async def route(self, conversation_id: str, reply: Reply) -> None:
-        """Send `reply` through the channel of the conversation's latest customer message."""
-        try:
-            latest = await asyncio.to_thread(self._latest, conversation_id)
-        except Exception:
-            log.exception("outbound message for %s: could not read the conversation",
-                          conversation_id)
-            return
+        """Send `reply` through the channel of the conversation's latest customer message;
+        raises DeliveryError when the platform did not take it."""
+        latest = await asyncio.to_thread(self._latest, conversation_id)
         if latest is None:
             return
         name, metadata = latest
         channel = self.channels.get(name)
         if channel is None:
-            return  # REST and library conversations fetch their messages themselves
-        try:
-            await channel.deliver(conversation_id, reply, metadata)
-        except DeliveryError:
-            pass  # logged by the sender
-        except Exception:
-            log.exception("%s: could not deliver an agent message to %s", name, conversation_id)
+            return  # REST, web chat and library conversations read the conversation log
+        await channel.deliver(conversation_id, reply, metadata)
 
     def _latest(self, conversation_id: str) -> tuple[str, Mapping[str, Any]] | None:
         bot = self.runtime.bot

@@ -120,6 +120,7 @@ class AgentMessage(Event):
     type: ClassVar[str] = "agent"
     agent_id: str
     text: str
+    outbox_id: str = ""  # the queue's outbox row this message was recorded from
 
 
 _EVENT_TYPES: dict[str, type[Event]] = {

@@ -8,6 +8,7 @@ from typing import Protocol, runtime_checkable
 from supportbot.handoff.models import (
     Agent,
     ClaimRecord,
+    OutboxKind,
     OutboxMessage,
     QueueStats,
     Status,
@@ -65,8 +66,20 @@ class HandoffQueue(Protocol):
         """Record a 1-5 satisfaction score on a closed ticket."""
 
     # ---------------------------------------------------------------- outbox
-    def pending_outbox(self, conversation_id: str | None = None) -> builtins.list[OutboxMessage]:
-        """Undelivered outbox messages, oldest first."""
+    def pending_outbox(self, conversation_id: str | None = None, *,
+                       due_at: float | None = None) -> builtins.list[OutboxMessage]:
+        """Undelivered outbox messages, oldest first; not those given up on. With `due_at`,
+        only those whose next retry is due by then."""
+
+    def failed_outbox(self, limit: int = 100) -> builtins.list[OutboxMessage]:
+        """Outbox messages given up on after their last retry, newest first."""
+
+    def record_attempt(self, message_id: str, error: str,
+                       retry_at: float | None) -> OutboxMessage:
+        """A delivery attempt failed: count it and retry at `retry_at`, or give up (None)."""
+
+    def post_notice(self, ticket_id: str, kind: OutboxKind) -> OutboxMessage:
+        """Put a bot notice about an open ticket (e.g. `timeout`) on the outbox."""
 
     def mark_delivered(self, message_ids: Iterable[str]) -> int:
         """Mark outbox messages delivered; returns how many changed."""

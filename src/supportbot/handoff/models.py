@@ -287,12 +287,14 @@ class Agent:
         return None
 
 
-OutboxKind = Literal["message", "agent_joined", "transferred", "resolved", "returned"]
+OutboxKind = Literal["message", "agent_joined", "transferred", "resolved", "returned",
+                     "timeout"]
 
 OUTBOX_TEMPLATES: Mapping[str, str] = {
     "agent_joined": "utter_handoff_agent_joined",
     "resolved": "utter_handoff_resolved",
     "returned": "utter_handoff_resolved",
+    "timeout": "utter_handoff_timeout",
 }
 
 
@@ -315,6 +317,10 @@ class OutboxMessage:
     language: str | None
     created_at: float
     delivered_at: float | None = None
+    attempts: int = 0
+    next_attempt_at: float | None = None
+    last_error: str | None = None
+    failed_at: float | None = None
 
     @property
     def template(self) -> str | None:

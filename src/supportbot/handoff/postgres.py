@@ -84,6 +84,7 @@ class PostgresQueue(SqlQueue):
             db.run(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
             for statement in DDL:
                 db.run(self._q(statement))
+            self.migrate(db)
 
     def _conn(self) -> Any:
         import psycopg

@@ -62,6 +62,7 @@ class SQLiteQueue(SqlQueue):
         with self._transaction(write=True) as db:
             for statement in DDL:
                 db.run(self._q(statement))
+            self.migrate(db)
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)

@@ -32,7 +32,7 @@ from supportbot.handoff.models import (
 from supportbot.handoff.routing import estimate_wait
 from supportbot.textnorm import fix_surrogates, normalize_text
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 DDL: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS {meta} (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -105,11 +105,21 @@ DDL: tuple[str, ...] = (
     """INSERT INTO {meta} (key, value) VALUES ('schema_version', '1') ON CONFLICT (key) DO NOTHING""",
 )
 
+# Schema changes after version 1, applied in order by `migrate` (in the creating transaction).
+MIGRATIONS: Mapping[int, tuple[str, ...]] = {
+    # the outbox keeps its delivery attempts: retry with backoff, give up visibly
+    2: ("ALTER TABLE {outbox} ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE {outbox} ADD COLUMN next_attempt_at {real}",
+        "ALTER TABLE {outbox} ADD COLUMN last_error TEXT",
+        "ALTER TABLE {outbox} ADD COLUMN failed_at {real}"),
+}
+
 _TICKET_COLS = ("id, conversation_id, channel, customer_id, language, reasons, priority, queue, "
                 "status, agent_id, created_at, updated_at, waiting_since, assigned_at, resolved_at, "
                 "sla_due_at, summary, csat, metadata, seq, queued_position")
 _OUTBOX_COLS = ("id, ticket_id, conversation_id, channel, kind, text, agent_id, agent_name, "
                 "language, created_at, delivered_at")
+_OUTBOX_READ_COLS = _OUTBOX_COLS + ", attempts, next_attempt_at, last_error, failed_at"
 _AGENT_COLS = "id, name, skills, languages, max_concurrent, online"
 _CLAIM_COLS = "ticket_id, queue, agent_id, claimed_at, waited_s, position, agents_online"
 _CHUNK = 500
@@ -159,6 +169,17 @@ class SqlQueue(ABC):
         self.sla_seconds = dict(sla_seconds or {})
         self.wait_window = wait_window
         self.clock = clock
+
+    def migrate(self, db: Db) -> None:
+        """Bring tables created by an older version up to `SCHEMA_VERSION` (backends call this
+        right after the DDL, in the same transaction)."""
+        row = db.one(self._q("SELECT value FROM {meta} WHERE key = 'schema_version'"))
+        version = int(row[0]) if row is not None else 1
+        for target in sorted(v for v in MIGRATIONS if v > version):
+            for statement in MIGRATIONS[target]:
+                db.run(self._q(statement))
+            db.run(self._q("UPDATE {meta} SET value = ? WHERE key = 'schema_version'"),
+                   (str(target),))
 
     # ---------------------------------------------------------------- backend hooks
     @abstractmethod
@@ -563,16 +584,54 @@ class SqlQueue(ABC):
             return self._ticket(db, ticket.id)
 
     # ---------------------------------------------------------------- outbox
-    def pending_outbox(self, conversation_id: str | None = None) -> builtins.list[OutboxMessage]:
-        """Undelivered outbox messages, oldest first."""
-        sql = f"SELECT {_OUTBOX_COLS} FROM {{outbox}} WHERE delivered_at IS NULL"
+    def pending_outbox(self, conversation_id: str | None = None, *,
+                       due_at: float | None = None) -> builtins.list[OutboxMessage]:
+        """Undelivered outbox messages, oldest first; not those given up on. With `due_at`,
+        only those whose next retry is due by then."""
+        sql = f"SELECT {_OUTBOX_READ_COLS} FROM {{outbox}} WHERE delivered_at IS NULL " \
+              "AND failed_at IS NULL"
         params: list[Any] = []
         if conversation_id is not None:
             sql += " AND conversation_id = ?"
             params.append(conversation_id)
+        if due_at is not None:
+            sql += " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
+            params.append(due_at)
         with self._transaction(write=False) as db:
             rows = db.rows(self._q(sql + " ORDER BY seq"), params)
         return [OutboxMessage(*r) for r in rows]
+
+    def failed_outbox(self, limit: int = 100) -> builtins.list[OutboxMessage]:
+        """Outbox messages given up on after their last retry, newest first."""
+        with self._transaction(write=False) as db:
+            rows = db.rows(self._q(f"SELECT {_OUTBOX_READ_COLS} FROM {{outbox}} "
+                                   "WHERE failed_at IS NOT NULL ORDER BY seq DESC LIMIT ?"),
+                           (limit,))
+        return [OutboxMessage(*r) for r in rows]
+
+    def record_attempt(self, message_id: str, error: str,
+                       retry_at: float | None) -> OutboxMessage:
+        """A delivery attempt failed: count it and retry at `retry_at`, or give up (None)."""
+        now = self.clock()
+        with self._transaction(write=True) as db:
+            changed = db.run(self._q(
+                "UPDATE {outbox} SET attempts = attempts + 1, last_error = ?, "
+                "next_attempt_at = ?, failed_at = ? WHERE id = ? AND delivered_at IS NULL"),
+                (normalize_text(error)[:500], retry_at, now if retry_at is None else None,
+                 message_id))
+            if not changed:
+                raise UnknownTicketError(f"no undelivered outbox message {message_id!r}")
+            row = db.one(self._q(f"SELECT {_OUTBOX_READ_COLS} FROM {{outbox}} WHERE id = ?"),
+                         (message_id,))
+        assert row is not None
+        return OutboxMessage(*row)
+
+    def post_notice(self, ticket_id: str, kind: OutboxKind) -> OutboxMessage:
+        """Put a bot notice about an open ticket (e.g. `timeout`) on the outbox."""
+        now = self.clock()
+        with self._transaction(write=True) as db:
+            ticket = self._ticket(db, ticket_id, transcript=False)
+            return self._add_outbox(db, ticket, kind, "", now, None)
 
     def mark_delivered(self, message_ids: Iterable[str]) -> int:
         """Mark outbox messages delivered; returns how many changed."""

@@ -20,6 +20,9 @@ class BackgroundStats:
     last_run_at: float | None = None
     errors: int = 0
     timeouts_notified: int = 0
+    outbox_delivered: int = 0
+    outbox_retrying: int = 0
+    outbox_failed: int = 0
     sla_breaches: int = 0
     business_hours_open: bool | None = None
     business_hours_changed_at: float | None = None
@@ -32,7 +35,8 @@ class BackgroundStats:
 class BackgroundTasks:
     """Runs `tick` every `interval` seconds in a worker thread, never on the event loop.
 
-    Each tick: `bot.queue.check_timeouts()` (apologises to customers whose ticket waited past
+    Each tick: `bot.queue.dispatch()` (delivers outbox messages other processes wrote, e.g.
+    `supportbot queue send`, and retries failed deliveries), `bot.queue.check_timeouts()` (apologises to customers whose ticket waited past
     `claim_timeout`), logs each waiting ticket that passes its SLA (once per ticket), and logs
     when the business hours open or close. A failing tick is logged and the loop goes on.
     """
@@ -79,6 +83,10 @@ class BackgroundTasks:
         SLA deadlines are judged against (default: the clock)."""
         bot = self.runtime.bot
         now = time.time() if now is None else now
+        sent = bot.queue.dispatch(now=now)  # other processes' agent messages, due retries
+        self.stats.outbox_delivered += sent.delivered
+        self.stats.outbox_retrying = sent.retrying
+        self.stats.outbox_failed += sent.failed
         told = bot.queue.check_timeouts()
         if told:
             self.stats.timeouts_notified += len(told)

@@ -120,12 +120,18 @@ class BotRuntime:
         return unsubscribe
 
     def _deliver(self, conversation_id: str, reply: Reply) -> None:
+        """The bot's output adapter: every subscriber gets the message; when one fails, the
+        first failure is raised after all have run, so the outbox retries the message."""
+        failure: Exception | None = None
         for callback in list(self._subscribers):
             try:
                 callback(conversation_id, reply)
-            except Exception:  # one broken channel must not stop the others
-                log.exception("outbound subscriber %r failed for conversation %s",
-                              callback, conversation_id)
+            except Exception as exc:  # noqa: BLE001 - one broken channel must not stop the others
+                log.warning("outbound subscriber %r failed for conversation %s: %s",
+                            callback, conversation_id, exc)
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     def _install_outbound(self, bot: Bot) -> None:
         previous = bot.outbound
