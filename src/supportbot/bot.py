@@ -104,7 +104,8 @@ class Bot:
         self.locks = self.log.locks
         self.responses: dict[str, Response] = {
             **BUILTIN_RESPONSES, **default_handoff_domain_responses(), **project.domain.responses}
-        self.renderer = Renderer(self.responses, project.config.language)
+        self.renderer = Renderer(self.responses, project.config.language,
+                                 project.config.nlu.missing_translation)
         self.policy = DialoguePolicy(project.rules, self.responses,
                                      project.config.nlu.out_of_scope_intent,
                                      tuple(project.domain.forms))

@@ -422,7 +422,9 @@ class Encoder:
                 chunks = tqdm(chunks, desc="embedding", unit="chunk")
             raw = np.concatenate([engine.encode(texts[i:i + step], threads) for i in chunks]
                                  ) if texts else np.zeros((0, engine.dim), np.float32)
-            return self._neutral.apply(raw)
+            neutral = self._neutral
+            assert neutral is not None, "the language-neutral projection is set with the engine"
+            return neutral.apply(raw)
         with _torch_threads(threads):
             fast = self.fast_model
             if fast is not None:

@@ -91,7 +91,7 @@ def shell(
     # handoff.backend, else .supportbot/handoff.db), so agents see the shell's handoffs
     queue = resolve_queue_url(None, _project_config())
     bot = Bot.load(model, tracker_store=store or "memory://", queue=queue, actions=registry,
-                   action_endpoint=endpoint)
+                   action_endpoint=endpoint, smtp=project_smtp(project))
     conversation_id = conversation or f"shell-{uuid.uuid4().hex[:8]}"
     typer.echo(f"Chatting with the bot (conversation {conversation_id}). Type /quit to leave.")
     while True:
@@ -109,6 +109,13 @@ def shell(
             typer.echo(f"(not sent: {exc})")
             continue
         print_turn(turn, debug=debug)
+
+
+def project_smtp(project: Path) -> Any:
+    """The SMTP settings in the project's endpoints.yml (`email:`), or None."""
+    from supportbot.project.endpoints import read_endpoints
+
+    return read_endpoints(project).email if project.is_dir() else None
 
 
 def project_runtime(project: Path, actions: Path | None = None) -> tuple[Any, Any]:

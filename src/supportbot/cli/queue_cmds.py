@@ -153,7 +153,9 @@ def send(
     """Send a message to the customer of a ticket you hold."""
     with _open(queue_url) as q:
         message = q.agent_send(ticket, agent, " ".join(text))
-    typer.echo(f"Queued for delivery to {message.channel} conversation {message.conversation_id}.")
+    typer.echo(f"Queued for delivery to {message.channel} conversation {message.conversation_id}"
+               " (the running server delivers it within its background interval, or the "
+               "conversation's next turn does).")
 
 
 @queue_app.command()

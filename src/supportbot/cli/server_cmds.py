@@ -63,7 +63,7 @@ def run(
         raise SupportbotError(f"the server needs the `server` extra ({exc.name} is missing): "
                               "pip install \"supportbot[server]\"") from None
     from supportbot.bot import Bot
-    from supportbot.cli.bot_cmds import project_runtime
+    from supportbot.cli.bot_cmds import project_runtime, project_smtp
     from supportbot.cli.queue_cmds import _project_config
     from supportbot.handoff import resolve_queue_url
     from supportbot.model import latest_model
@@ -88,7 +88,7 @@ def run(
     tracker_store = open_tracker_store(store, DEFAULT_TRACKER_STORE_URL)
     queue = resolve_queue_url(queue_url, _project_config())
     bot = Bot.load(archive, tracker_store=tracker_store, queue=queue, actions=registry,
-                   action_endpoint=endpoint)
+                   action_endpoint=endpoint, smtp=project_smtp(project))
     # channels: --credentials, else ./credentials.yml when there is one (REST is always on)
     from supportbot.channels import CREDENTIALS_FILE, read_credentials
 

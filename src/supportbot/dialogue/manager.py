@@ -515,8 +515,7 @@ class DialogueManager:
         reply: Reply | None
         data: dict[str, Any] = {"fallback": is_fallback}
         if isinstance(step, AnswerFromKB):
-            answer = self.kb.entry(step.entry_id).answer_for(turn.language)
-            reply = Reply(answer.text, answer.buttons)
+            reply = self.renderer.kb_answer(self.kb.entry(step.entry_id), turn.language)
         elif isinstance(step, OfferChoices):
             ids = list(step.entry_ids)
             intro = self.renderer.response(CLARIFY_RESPONSE, turn.tracker, turn.language,
@@ -590,8 +589,7 @@ class DialogueManager:
                         if s >= minimum and e not in given and e != current and e in self.kb]
         if len(alternatives) == 1:
             entry = self.kb.entry(alternatives[0])
-            answer = entry.answer_for(turn.language)
-            self._record(Reply(answer.text, answer.buttons), turn, f"kb:{entry.id}",
+            self._record(self.renderer.kb_answer(entry, turn.language), turn, f"kb:{entry.id}",
                          RECOVERY_ACTION, why, {**data, "kb_entry": entry.id})
             self._say("utter_did_that_help", turn, RECOVERY_ACTION, why, data)
             return

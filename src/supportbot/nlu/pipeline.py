@@ -171,6 +171,7 @@ class NluModel:
         multilingual = None if encoder is None else encoder.multilingual_part
         if multilingual is None:
             return cls._train_head(examples, settings, encoder, progress, cache_dir, reuse)
+        assert encoder is not None  # a multilingual part implies an encoder
         fast = encoder.fast_part
         model = cls._train_head(examples, settings, fast or multilingual, progress, cache_dir,
                                 reuse)
