@@ -85,6 +85,14 @@ def test_a_bot_trained_on_english_only_answers_russian_armenian_and_kyrgyz(tmp_p
     assert english.parse.intent == "order_status"
     assert english.texts == ["[order_status] answer in English"]
 
+    # nlu.missing_translation: handoff -> a person who speaks the language answers instead
+    bot.renderer.missing_translation = "handoff"
+    handed = bot.handle("ru-handoff", QUESTIONS[0][0])
+    assert handed.action == "handoff" and handed.handoff is not None, handed.reason
+    ticket = bot.queue.backend.get(handed.handoff.ticket_id)
+    assert ticket.language == "ru" and [r.code for r in ticket.reasons] == ["language"]
+    assert bot.handle("en-2", "where is my order").texts == ["[order_status] answer in English"]
+
 
 @needs_engine
 @pytest.mark.slow

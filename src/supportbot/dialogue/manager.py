@@ -158,8 +158,31 @@ class DialogueManager:
         if verdict is not None:
             verdict.debug = debug
             return verdict
+        untranslated = self._untranslated_answer(plan, turn)
+        if untranslated is not None:  # nlu.missing_translation: handoff
+            decision = Decision(handoff=True, reasons=(Reason("language", untranslated),),
+                                queue=self.escalation.config.default_queue)
+            self._hand_off(decision, turn)
+            return TurnResult(turn.replies, "handoff", untranslated, turn.ticket, turn.kb, debug)
         self._run_plan(plan, turn)
         return TurnResult(turn.replies, plan.action, plan.reason, turn.ticket, turn.kb, debug)
+
+    def _untranslated_answer(self, plan: Plan, turn: _Turn) -> str | None:
+        """Why a person who speaks the customer's language should answer: the plan's answer
+        has no text in it and `nlu.missing_translation` is `handoff`; None otherwise."""
+        if plan.is_fallback or not plan.steps:
+            return None
+        step = plan.steps[0]
+        language = turn.language
+        if isinstance(step, AnswerFromKB) and step.entry_id in self.kb:
+            if self.renderer.needs_agent(language, entry=self.kb.entry(step.entry_id)):
+                return (f"FAQ entry '{step.entry_id}' has no answer in '{language}'; an agent "
+                        "who speaks it takes over")
+        elif isinstance(step, Respond) and self.renderer.needs_agent(language,
+                                                                    response=step.name):
+            return (f"response '{step.name}' has no text in '{language}'; an agent who speaks "
+                    "it takes over")
+        return None
 
     def _escalate(self, decision: Decision, turn: _Turn, plan: Plan | None) -> TurnResult | None:
         """Hand off, ask "Shall I connect you?", or make a recovery move; None: carry on."""
