@@ -192,14 +192,7 @@ class BotQueue:
         conversation_id = self.backend.get(ticket_id).conversation_id
         with self.log.locked(conversation_id) as tracker:
             ticket = close()
-            added: builtins.list[Event] = []
-
-            def add(event: Event) -> None:
-                tracker.append(event)
-                added.append(event)
-
-            prepared = self.dispatcher.record(tracker, add)
-            self.log.store.append(conversation_id, added)
+            prepared = self.dispatcher.record_and_store(tracker)
         self.dispatcher.send(prepared)
         return ticket
 

@@ -115,11 +115,17 @@ class OutboxDispatcher:
         report = DispatchReport()
         for cid in dict.fromkeys(r.conversation_id for r in rows):
             with self.log.locked(cid) as tracker:
-                added: list[Event] = []
-                prepared = self.record(tracker, _appender(tracker, added))
-                self.log.store.append(cid, added)
+                prepared = self.record_and_store(tracker)
             report.add(self.send(prepared))
         return report
+
+    def record_and_store(self, tracker: Tracker) -> list[Prepared]:
+        """`record` for a caller that holds the conversation's lock but no turn: the new
+        events go straight to the tracker store."""
+        added: list[Event] = []
+        prepared = self.record(tracker, _appender(tracker, added))
+        self.log.store.append(tracker.conversation_id, added)
+        return prepared
 
     def record(self, tracker: Tracker, add: Callable[[Event], None]) -> list[Prepared]:
         """Record the conversation's pending rows through `add` (the caller holds the
