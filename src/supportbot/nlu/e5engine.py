@@ -38,7 +38,7 @@ import importlib.util
 import os
 import struct
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -192,6 +192,9 @@ class NeutralTransform:
     mean: np.ndarray  # (dim,)
     directions: np.ndarray  # (k, dim), orthonormal
     translation_cosine: dict[str, float]  # median cosine of a phrase and its English version
+    # median cosine of a phrase in one language and its version in another, keyed "ru|hy"
+    # (both orders; the languages of supportbot.nlu.parallel_phrases)
+    pair_cosine: dict[str, float] = field(default_factory=dict)
 
     def apply(self, vectors: np.ndarray) -> np.ndarray:
         known = np.linalg.norm(vectors, axis=1) > 0  # zero rows (empty texts) stay zero
@@ -227,7 +230,9 @@ def neutral_transform(engine: E5Engine, threads: int) -> NeutralTransform:
         neutral = [transform.apply(vectors[j]) for j in range(len(LANGUAGES))]
         cosines = {lang: float(np.median(np.sum(neutral[j] * neutral[0], axis=1)))
                    for j, lang in enumerate(LANGUAGES)}
-        transform = NeutralTransform(transform.mean, transform.directions, cosines)
+        pairs = {f"{a}|{b}": float(np.median(np.sum(neutral[i] * neutral[j], axis=1)))
+                 for i, a in enumerate(LANGUAGES) for j, b in enumerate(LANGUAGES) if i != j}
+        transform = NeutralTransform(transform.mean, transform.directions, cosines, pairs)
         _transforms[stamp] = transform
         return transform
 

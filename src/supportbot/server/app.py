@@ -247,7 +247,8 @@ def rasa_parse(bot: Bot, text: str) -> dict[str, Any]:
 def _kb_selector(bot: Bot, parsed: Parse) -> dict[str, Any] | None:
     if parsed.from_payload or len(bot.kb) == 0:
         return None
-    decision = decide_kb(bot.kb.search(parsed.text), bot.project.config.kb)
+    decision = decide_kb(bot.kb.search(parsed.text, language=parsed.language),
+                         bot.project.config.kb)
     if decision.kind != "answer" or decision.entry_id is None:
         return None
     answer = bot.kb.entry(decision.entry_id).answer_for(parsed.language)
