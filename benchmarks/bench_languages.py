@@ -143,7 +143,7 @@ def _tagged_handoff(turn, bot) -> bool:
     if bot is None or turn.action != "handoff":
         return False
     signals = (turn.debug.get("escalation") or {}).get("signals") or {}
-    topic = bot.project.config.escalation.sensitive_topics.topics.get(
+    topic = bot.escalation.config.sensitive_topics.topics.get(
         signals.get("sensitive_topic") or "")
     return topic is not None and bool(set(topic.kb_tags)
                                       & set(bot.kb.entry(turn.kb.entry_id).tags))
