@@ -542,6 +542,8 @@ class KBIndex:
             "phrasings": len(self.phrasings),
             "answer_units": len(self.answers.units),
             "dense_index": self.dense.kind if self.dense is not None else "none",
+            "multilingual_view": (None if self.ml_dense is None else "shared"
+                                  if self.ml_dense is self.dense else self.ml_dense.kind),
             "approximate_above": self.settings.approximate_above,
             "embedding_model": getattr(self.encoder, "model_name", None),
             "lexical": "bm25 + char n-gram tf-idf, over questions and over answers",
