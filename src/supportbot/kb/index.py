@@ -10,8 +10,10 @@ none.
 **The multilingual view.** With a two-model encoder (`all-MiniLM-L6-v2+multilingual-e5-small`)
 the index holds a second set of dense vectors, the multilingual part's, for every question and
 answer unit. A question in English (the NLU's language, else a Latin-script one) is searched
-with the fast model as before; any other language with the multilingual one, so that entries
-written in one language answer questions in the others. Across languages a cosine is divided by
+with the fast model as before; any other language with the multilingual one as well, so that
+entries written in one language answer questions in the others (each entry keeps the higher of
+its two scores: the fast view's per-script heads still catch same-language word matches, such
+as a short Kyrgyz "how much is it?" against a Kyrgyz question). Across languages a cosine is divided by
 how close a faithful translation comes between the two languages (measured on the built-in
 parallel phrases, `NeutralTransform.pair_cosine`), so a question and its translation count as
 equally close. The view has its own calibration heads and `auto` threshold, fitted on its own
@@ -39,6 +41,7 @@ from supportbot.kb.calibration import (
     MIN_FIT_ENTRIES,
     MIN_FIT_POSITIVES,
     MULTILINGUAL_HEADS,
+    MULTILINGUAL_UNCOVERED_WEIGHT,
     NEAR_DROP,
     NEAR_WEIGHT,
     PHRASING_FEATURES,
@@ -280,6 +283,7 @@ class KBIndex:
             if encoder is not None and vectors is not None:
                 near_vectors = dict(zip(near, encoder.encode(list(near.values()))))
         scripts = [script_of(p) for p in self.phrasings]
+        uncovered = UNCOVERED_WEIGHT if view == FAST else MULTILINGUAL_UNCOVERED_WEIGHT
         trials: list[Trial] = []
         for i, q in enumerate(queries):
             own = int(self.phrasing_entry[q])
@@ -291,17 +295,16 @@ class KBIndex:
             if view == MULTILINGUAL and q == self._first_phrasing[own]:
                 # the entry document (feature e_dense, fitted in this view) holds the first
                 # question: searching for it would teach that the document is a sure match
-                if UNCOVERED_WEIGHT > 0 and reachable:
+                if uncovered > 0 and reachable:
                     self._add_trials(trials, [("uncovered", text, qvec, None, None, own,
-                                               UNCOVERED_WEIGHT)], own, view, key, q)
+                                               uncovered)], own, view, key, q)
                 continue
             searches: list[tuple[str, str, np.ndarray | None, np.ndarray | None, int | None,
                                  int | None, float]] = []
             if reachable:
                 searches.append(("loo", text, qvec, np.asarray([q]), own, None, 1.0))
-                if UNCOVERED_WEIGHT > 0:
-                    searches.append(("uncovered", text, qvec, None, None, own,
-                                     UNCOVERED_WEIGHT))
+                if uncovered > 0:
+                    searches.append(("uncovered", text, qvec, None, None, own, uncovered))
             if view == MULTILINGUAL:
                 same = mine[[scripts[p] == scripts[q] for p in mine]]
                 if len(same) < len(mine):  # the entry has questions in another script
@@ -435,27 +438,41 @@ class KBIndex:
 
         `vector` may carry the query's embedding (of the encoder's `encode`) when the caller
         already has it. `language` (the message's, as the NLU detected it) chooses the view of
-        an index with a multilingual part: English reads with the fast model, every other
-        language with the multilingual one; without it the script decides (Latin: fast).
+        an index with a multilingual part: English reads with the fast model; every other
+        language with both, each entry keeping the higher of its two scores (the fast view's
+        heads for that script still catch same-language word matches the multilingual heads
+        weigh less); without `language` the script decides (Latin: fast only).
         """
         if k <= 0 or not self.entries or not text.strip():
             return []
-        view = self.view_for(text, language)
-        if view == MULTILINGUAL:
-            assert self.ml_encoder is not None
-            vector = self.ml_encoder.encode([text], use_cache=False)[0]
-            heads = self.calibrator.heads(MULTILINGUAL)
-        else:
-            if vector is None and self.encoder is not None and self.dense is not None:
-                vector = self.encoder.encode([text], use_cache=False)[0]
-            heads = self.calibrator.heads(script_of(text))
-        cands = self._candidates(vector, text, view=view,
-                                 language=self._language_position(text, language))
+        if vector is None and self.encoder is not None and self.dense is not None \
+                and self.ml_encoder is not self.encoder:
+            vector = self.encoder.encode([text], use_cache=False)[0]
+        position = self._language_position(text, language)
+        if self.view_for(text, language) != MULTILINGUAL:
+            return self._hits(text, vector, FAST, position, k)
+        assert self.ml_encoder is not None
+        ml_vector = self.ml_encoder.encode([text], use_cache=False)[0]
+        hits = self._hits(text, ml_vector, MULTILINGUAL, position, k)
+        if self.ml_encoder is not self.encoder:
+            best: dict[str, KBHit] = {}
+            for hit in hits + self._hits(text, vector, FAST, position, k):
+                if hit.entry_id not in best or hit.score > best[hit.entry_id].score:
+                    best[hit.entry_id] = hit
+            hits = sorted(best.values(), key=lambda h: -h.score)[:k]
+        return hits
+
+    def _hits(self, text: str, vector: np.ndarray | None, view: str, language: int,
+              k: int) -> list[KBHit]:
+        """The `k` best entries for `text` in one view, scored by that view's heads."""
+        heads = self.calibrator.heads(MULTILINGUAL if view == MULTILINGUAL else script_of(text))
+        cands = self._candidates(vector, text, view=view, language=language)
         if not len(cands.entries):
             return []
         scores, relevance = heads.predict(cands.features)
         margin = margins(relevance)
         order = np.lexsort((-cands.raw, -scores))[:k]
+        threshold = self.calibrator.threshold_for(MULTILINGUAL if view == MULTILINGUAL else None)
         hits = []
         for j in order:
             f = {name: round(float(v), 4) for name, v in zip(self._features, cands.features[j])}
@@ -472,8 +489,7 @@ class KBIndex:
                 dense=f.get("dense", 0.0),
                 lexical=round((f.get("bm25", 0.0) + f.get("char", 0.0)) / 2, 4),
                 features=f,
-                threshold=self.calibrator.threshold_for(
-                    MULTILINGUAL if view == MULTILINGUAL else None),
+                threshold=threshold,
             ))
         return hits
 
