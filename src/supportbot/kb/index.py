@@ -668,8 +668,13 @@ class KBIndex:
                     ml_answer_dense = DenseIndex.load(folder / _ML_ANSWER_DENSE,
                                                       ml_meta["kind"], ml_meta["ef_search"])
             if ml_dense is not None and _multilingual_part(encoder) is None:
-                raise ModelError(f"{path}: this KB index has a multilingual view; load it "
-                                 f"with the two-model encoder it was built with")
+                from supportbot.nlu.e5engine import INSTALL_HINT
+
+                raise ModelError(f"{path}: this KB index reads several languages with a "
+                                 f"multilingual embedding model that is not available here "
+                                 f"(load it with the encoder it was built with, "
+                                 f"{dense_meta['model']!r}): {INSTALL_HINT}; or retrain "
+                                 f"without it")
         elif encoder is not None:
             encoder = None  # lexical-only index: embeddings would not be used
         s = manifest["settings"]
