@@ -9,7 +9,11 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from test_handoff_workers import claim_until_full, do_then_hang  # on sys.path via pytest
+from test_handoff_workers import (  # on sys.path via pytest
+    claim_until_full,
+    do_then_hang,
+    open_at_once,
+)
 
 from supportbot.handoff import Agent, Status, TicketRequest, open_queue
 
@@ -118,3 +122,20 @@ def test_nothing_is_lost_when_a_process_is_killed(queue_url: str, op: str) -> No
     # and the queue still works normally afterwards
     assert reopened.stats().waiting == (1 if op != "agent_send" else 0)
     reopened.close()
+
+
+def test_processes_opening_a_new_sqlite_queue_at_once_all_succeed(tmp_path):
+    # switching a new database to WAL fails at once with "database is locked" while another
+    # process creates it (the busy timeout does not cover it); seen in CI before the retry
+    ctx = mp.get_context("spawn")
+    for round_ in range(3):  # a race: each round has a chance to hit it
+        url = f"sqlite:///{tmp_path}/fresh-{round_}/handoff.db"
+        start, results = ctx.Barrier(PROCESSES), ctx.Queue()
+        procs = [ctx.Process(target=open_at_once, args=(url, start, results))
+                 for _ in range(PROCESSES)]
+        for p in procs:
+            p.start()
+        outcomes = [results.get(timeout=120) for _ in procs]
+        for p in procs:
+            p.join(30)
+        assert outcomes == ["ok"] * PROCESSES, outcomes

@@ -47,3 +47,14 @@ def do_then_hang(url: str, op: str, ticket_id: str | None, done) -> None:
         result = queue.agent_send(ticket_id, "a1", "reply just before the crash").id
     done.put(result)  # the call has returned; the parent kills us now
     signal.pause()
+
+
+def open_at_once(url: str, start, results) -> None:
+    """Open the queue (creating a new database) at the same moment as the other children."""
+    start.wait(60)
+    try:
+        queue = open_queue(url)
+        queue.close()
+        results.put("ok")
+    except Exception as exc:  # noqa: BLE001 - reported to the parent
+        results.put(f"{type(exc).__name__}: {exc}")

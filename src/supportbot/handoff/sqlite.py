@@ -16,6 +16,7 @@ from typing import Any
 
 from supportbot.errors import QueueConfigError
 from supportbot.handoff.sqlqueue import DDL, Db, SqlQueue
+from supportbot.stores.sqlite import connect
 
 _TABLES = {
     "meta": "handoff_meta", "tickets": "handoff_tickets", "messages": "handoff_messages",
@@ -69,11 +70,9 @@ class SQLiteQueue(SqlQueue):
         if conn is not None and getattr(self._local, "pid", None) == os.getpid():
             return conn
         try:
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None,
-                                   check_same_thread=True)
+            # WAL with a retry: two processes opening a new queue file at once (see connect)
+            conn = connect(self.path, "FULL", self.busy_timeout_s)
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
         except sqlite3.Error as exc:
             raise QueueConfigError(f"cannot open queue database {self.path}: {exc}") from exc
         self._local.conn, self._local.pid = conn, os.getpid()
