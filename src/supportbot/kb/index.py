@@ -243,7 +243,7 @@ class KBIndex:
         lacks and close paraphrases; see `supportbot.kb.calibration`. (The fit keeps the
         answer-side weights at zero, so the entry document, which holds the first question,
         does not leak the held-out phrasing.) With a multilingual view, the same searches run
-        on it too, plus cross-lingual ones (`_cross_lingual_trials`), for its own heads."""
+        on it too, plus cross-lingual ones (see `_trials`), for its own heads."""
         has_dense = self.dense is not None
         multi = [i for i, p in enumerate(self._entry_phrasings) if len(p) > 1]
         positives = sum(len(self._entry_phrasings[i]) for i in multi)
