@@ -103,6 +103,12 @@ class KBHit:
     threshold: float | None = None  # the index's calibrated answer threshold (`auto`)
 
 
+# one simulated search: kind, query text, its vector, phrasings to exclude, entry to force,
+# entry to drop, weight (see KBIndex._trials)
+_Search = tuple[str, str, "np.ndarray | None", "np.ndarray | None", "int | None", "int | None",
+                float]
+
+
 @dataclass
 class _Candidates:
     entries: np.ndarray  # entry positions
@@ -152,7 +158,8 @@ class KBIndex:
                  dense: DenseIndex | None, bm25: Bm25, char: CharTfidf,
                  calibrator: Calibrator, build_info: Mapping[str, Any],
                  answers: AnswerSide | None = None, ml_dense: DenseIndex | None = None,
-                 translation: Mapping[str, float] | None = None):
+                 translation: Mapping[str, float] | None = None,
+                 languages: tuple[np.ndarray, np.ndarray] | None = None):
         self.entries = tuple(entries)
         self.settings = settings
         self.encoder = encoder
@@ -182,8 +189,9 @@ class KBIndex:
         self._entry_units = _group(self.answers.unit_entry, n)
         self._entry_doc = np.full(n, -1, dtype=np.int64)
         self._entry_doc[self.answers.doc_entry] = np.arange(len(self.answers.doc_entry))
-        self._phrasing_language = self._languages(phrasings)
-        self._unit_language = self._languages(self.answers.units)
+        # each question's and answer unit's language (as saved, else detected now)
+        self._phrasing_language, self._unit_language = languages or (
+            self._languages(phrasings), self._languages(self.answers.units))
         self._first_phrasing = np.asarray(
             [p[0] if len(p) else -1 for p in self._entry_phrasings], dtype=np.int64)
         self._features = feature_names(dense is not None)
@@ -299,8 +307,7 @@ class KBIndex:
                     self._add_trials(trials, [("uncovered", text, qvec, None, None, own,
                                                uncovered)], own, view, key, q)
                 continue
-            searches: list[tuple[str, str, np.ndarray | None, np.ndarray | None, int | None,
-                                 int | None, float]] = []
+            searches: list[_Search] = []
             if reachable:
                 searches.append(("loo", text, qvec, np.asarray([q]), own, None, 1.0))
                 if uncovered > 0:
@@ -319,9 +326,8 @@ class KBIndex:
             self._add_trials(trials, searches, own, view, key, q)
         return trials
 
-    def _add_trials(self, trials: list[Trial], searches: Sequence[tuple[
-            str, str, np.ndarray | None, np.ndarray | None, int | None, int | None, float]],
-            own: int, view: str, key: str, query: int) -> None:
+    def _add_trials(self, trials: list[Trial], searches: Sequence[_Search], own: int,
+                    view: str, key: str, query: int) -> None:
         """Run the simulated `searches` of phrasing `query` (of entry `own`) into `trials`."""
         for kind, text, vec, exclude, force, drop, weight in searches:
             cands = self._candidates(vec, text, exclude=exclude, force_entry=force,
@@ -578,7 +584,8 @@ class KBIndex:
         arrays = {**bm_arrays, **self.char.to_arrays(), **abm_arrays,
                   **ans.char.to_arrays("achar"), "phrasing_entry": self.phrasing_entry,
                   "unit_entry": ans.unit_entry, "unit_kind": ans.unit_kind,
-                  "doc_entry": ans.doc_entry}
+                  "doc_entry": ans.doc_entry, "phrasing_language": self._phrasing_language,
+                  "unit_language": self._unit_language}
         np.savez(folder / _ARRAYS, **arrays)  # type: ignore[arg-type]  # numpy's stub
         if self.dense is not None:
             self.dense.save(folder / _DENSE)
@@ -703,9 +710,25 @@ class KBIndex:
             build_info=manifest.get("build_info", {}),
             translation={str(k): float(v) for k, v in
                          dict(manifest.get("translation_cosines") or {}).items()},
+            languages=_saved_languages(arrays, len(manifest["phrasings"]),
+                                       len(manifest["answer_units"]), path)
+            if ml_dense is not None else None,
             answers=answers,
             ml_dense=ml_dense,
         )
+
+
+def _saved_languages(arrays: Mapping[str, np.ndarray], phrasings: int, units: int,
+                     path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """The saved language of each question and answer unit (None: an index saved without
+    them, detected again); a ModelError when they do not fit the index."""
+    if "phrasing_language" not in arrays:
+        return None
+    saved = (arrays["phrasing_language"], arrays["unit_language"])
+    if saved[0].shape != (phrasings,) or saved[1].shape != (units,):
+        raise ModelError(f"{path}: the saved languages do not fit the questions and answers; "
+                         "retrain the model")
+    return saved
 
 
 def _pair_cosines(encoder: Encoder | None) -> dict[str, float]:
