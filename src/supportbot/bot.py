@@ -9,7 +9,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from supportbot.handoff.email import SmtpConfig
 from supportbot.handover import BotQueue, HandoffFlow
 from supportbot.kb.decision import decide as decide_kb
 from supportbot.model import PROJECT_DIR, Manifest, extract_archive, latest_model
+from supportbot.nlu.arbiter import ARBITER_DIR, TopicArbiter
 from supportbot.nlu.greeting import strip_greeting
 from supportbot.nlu.parse import Parse
 from supportbot.project import load_project
@@ -93,8 +94,10 @@ class Bot:
                  manifest: Manifest | None = None, tracker_store: TrackerStore | None = None,
                  queue: Any = None, actions: Mapping[str, ActionCallable] | None = None,
                  action_endpoint: ActionEndpoint | None = None,
-                 lock_store: LockStore | str | None = None, smtp: SmtpConfig | None = None):
+                 lock_store: LockStore | str | None = None, smtp: SmtpConfig | None = None,
+                 arbiter: TopicArbiter | None = None):
         self.project = project
+        self.arbiter = arbiter
         self.nlu = nlu
         self.kb = kb
         self.entities = entities
@@ -177,6 +180,8 @@ class Bot:
             nlu = NluModel.load(folder / "nlu", encoder=encoder)
             kb = KBIndex.load(folder / "kb", encoder=encoder)
             entities = EntityExtractor.from_dict(json.loads((folder / "entities.json").read_text()))
+            arbiter = (TopicArbiter.load(folder / ARBITER_DIR)
+                       if (folder / ARBITER_DIR).is_dir() and encoder is not None else None)
         except ModelError:
             raise
         except Exception as exc:  # noqa: BLE001 - a corrupt or hostile part of a model file
@@ -195,7 +200,8 @@ class Bot:
         store = (tracker_store if isinstance(tracker_store, TrackerStore)
                  else open_tracker_store(tracker_store))
         bot = cls(project, nlu, kb, entities, manifest, store, queue, actions,
-                  _action_endpoint(action_endpoint), lock_store=lock_store, smtp=smtp)
+                  _action_endpoint(action_endpoint), lock_store=lock_store, smtp=smtp,
+                  arbiter=arbiter)
         bot.queue.open()  # a mistyped queue URL fails here, not at the first handoff
         return bot
 
@@ -210,7 +216,7 @@ class Bot:
         bot = Bot(self.project, self.nlu, self.kb, self.entities, self.manifest, store, queue,
                   self.actions.registry, self.actions.server.endpoint
                   if self.actions.server is not None else None, lock_store=lock_store,
-                  smtp=self.queue.smtp if smtp is True else smtp or None)
+                  smtp=self.queue.smtp if smtp is True else smtp or None, arbiter=self.arbiter)
         bot.queue.open()
         return bot
 
@@ -246,13 +252,43 @@ class Bot:
             behind = self.nlu.predict([rest])[0]
             if not behind.fallback and behind.intent != "greet":
                 result = behind
-        return Parse(
+        parse = Parse(
             text=text, intent=result.intent, confidence=result.confidence,
             ranking=tuple(result.ranking), entities=tuple(self.entities.extract(text)),
             language=language, fallback=result.fallback, fallback_reason=result.fallback_reason,
             familiarity=result.familiarity, retrieval_key=result.retrieval_key,
             retrieval_ranking=result.retrieval_ranking,
         )
+        return self._arbitrated(parse)
+
+    def _arbitrated(self, parse: Parse) -> Parse:
+        """`parse` with the topic arbiter's choice between intents and FAQ entries, for a
+        message in a language the fast model does not read (`supportbot.nlu.arbiter`)."""
+        from supportbot.nlu.arbiter import arbitrate
+        from supportbot.nlu.langid import detect_language
+        from supportbot.nlu.multilingual import FAST_LANGUAGES, NEUTRAL, neutral_vectors
+
+        settings = self.project.config.nlu
+        if (self.arbiter is None or not parse.ranking
+                or parse.language.split("-")[0].lower() in FAST_LANGUAGES
+                or detect_language(parse.text, settings.languages, default=NEUTRAL) == NEUTRAL):
+            return parse
+        hits = self.kb.search(parse.text, language=parse.language) if len(self.kb) else []
+        vector = neutral_vectors(self.nlu.routing.encoder if self.nlu.routing is not None
+                                 else self.kb.ml_encoder, [parse.text], cache=False)[0]
+        verdict = arbitrate([(r.name, r.confidence) for r in parse.ranking],
+                            [(h.entry_id, h.score) for h in hits],
+                            self.arbiter.probabilities(vector), settings.out_of_scope_intent)
+        if verdict.kind == "faq":
+            return replace(parse, arbitrated=True, faq_entry=verdict.name,
+                           faq_score=round(verdict.score, 4))
+        if verdict.kind == "none":
+            reason = ("out_of_scope" if verdict.reason == "out_of_scope"
+                      else parse.fallback_reason or "low_confidence")
+            return replace(parse, arbitrated=True, fallback=True, fallback_reason=reason)
+        # an intent: always the NLU's own top intent (the pool keeps the NLU's order among
+        # intents), now understood even where the NLU alone fell back
+        return replace(parse, arbitrated=True, fallback=False, fallback_reason=None)
 
     # ------------------------------------------------------------------ conversation
     def handle(self, conversation_id: str, text: str, *, channel: str = "default",
@@ -340,6 +376,11 @@ class Bot:
             if key in self.kb:
                 return KBOutcome("answer", key, (key,), 1.0, ((key, 1.0),))
             return KBOutcome()
+        if parse.arbitrated:  # the topic arbiter has chosen (an entry, or an intent / nothing)
+            if parse.faq_entry is None or parse.faq_entry not in self.kb:
+                return KBOutcome()
+            return KBOutcome("answer", parse.faq_entry, (parse.faq_entry,), parse.faq_score,
+                             ((parse.faq_entry, parse.faq_score),), chosen=True)
         if parse.from_payload or len(self.kb) == 0:
             return KBOutcome()
         decision = decide_kb(self.kb.search(parse.text, language=parse.language),

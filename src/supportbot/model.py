@@ -114,6 +114,7 @@ _TOP_FILES = frozenset({MANIFEST, "entities.json"})
 _FOLDER_SUFFIXES = {
     "nlu": (".json", ".npy"),
     "kb": (".json", ".npy", ".npz", ".faiss"),
+    "arbiter": (".json", ".npy"),
     PROJECT_DIR: (".yml", ".yaml"),
 }
 _TEMP_PREFIX = "supportbot-model-"

@@ -30,7 +30,8 @@ from supportbot.model import (
     read_manifest_from_archive,
     write_archive,
 )
-from supportbot.project import load_project
+from supportbot.nlu.arbiter import ARBITER_DIR, TopicArbiter
+from supportbot.project import Project, load_project
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ def train(project: str | Path = ".", output: str | Path | None = None, *, force:
     settings = loaded.config.nlu
     cache = resolve_cache_dir(cache_dir)
     started = time.perf_counter()
-    steps = ["load encoder", "intent classifier", "knowledge base", "entities", "write archive"]
+    steps = ["load encoder", "intent classifier", "knowledge base", "topic arbiter", "entities",
+             "write archive"]
     bar = tqdm(total=len(steps), desc="training", disable=not progress, unit="step")
     staging = Path(tempfile.mkdtemp(prefix="supportbot-train-"))
     try:
@@ -85,11 +87,16 @@ def train(project: str | Path = ".", output: str | Path | None = None, *, force:
         kb.save(staging / "kb")
         bar.update()
         bar.set_postfix_str(steps[3])
+        arbiter = train_arbiter(loaded, encoder)
+        if arbiter is not None:
+            arbiter.save(staging / ARBITER_DIR)
+        bar.update()
+        bar.set_postfix_str(steps[4])
         extractor = EntityExtractor.from_project(loaded.nlu)
         (staging / "entities.json").write_text(
             json.dumps(extractor.to_dict(), ensure_ascii=False, indent=1))
         bar.update()
-        bar.set_postfix_str(steps[4])
+        bar.set_postfix_str(steps[5])
         copy_project_files(loaded, staging)
         manifest = Manifest(
             fingerprint=fingerprint,
@@ -104,6 +111,7 @@ def train(project: str | Path = ".", output: str | Path | None = None, *, force:
                 "intents": len(loaded.nlu.intents()),
                 "kb_entries": len(loaded.kb),
                 "nlu": getattr(nlu, "report", {}),
+                "arbiter": arbiter.report if arbiter is not None else None,
                 "cache": _cache_record(cache, encoder, nlu.report),
             },
         )
@@ -114,6 +122,25 @@ def train(project: str | Path = ".", output: str | Path | None = None, *, force:
         bar.close()
         shutil.rmtree(staging, ignore_errors=True)
     return archive
+
+
+def train_arbiter(project: Project, encoder: Encoder | None) -> TopicArbiter | None:
+    """The topic arbiter (`supportbot.nlu.arbiter`) of a bot with a multilingual encoder part;
+    None without one (nothing reads other languages through it then)."""
+    from supportbot.nlu.arbiter import training_set
+    from supportbot.nlu.multilingual import example_languages, neutral_vectors
+
+    if encoder is None or encoder.multilingual_part is None:
+        return None
+    intent_texts = [(ex.text, ex.base_intent) for ex in project.nlu.examples]
+    faq_texts = [(q, entry.id) for entry in project.kb for q in entry.questions]
+    if not intent_texts and not faq_texts:
+        return None
+    candidates = tuple(project.config.nlu.languages)
+    languages = example_languages([t for t, _ in intent_texts + faq_texts], candidates)
+    texts, labels = training_set(intent_texts, faq_texts, languages, project.config.language,
+                                 candidates)
+    return TopicArbiter.train(neutral_vectors(encoder, texts), labels)
 
 
 def resolve_cache_dir(cache_dir: str | Path | Literal[False] | None) -> Path | None:

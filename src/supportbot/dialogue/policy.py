@@ -29,6 +29,9 @@ class KBOutcome:
     candidates: tuple[str, ...] = ()
     score: float = 0.0
     scores: tuple[tuple[str, float], ...] = ()  # (entry id, score) of the top hits
+    # the topic arbiter chose this entry over every intent (supportbot.nlu.arbiter): no
+    # intent's own confidence overrules it
+    chosen: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,8 @@ class DialoguePolicy:
             return Plan(retrieval_response, f"retrieval intent {parse.retrieval_key!r} has "
                         f"response {retrieval_response!r}", (Respond(retrieval_response),))
         match = best_rule(self.rules, tracker)
-        intent_is_surer = parse.confidence >= CONFIDENT_INTENT and parse.confidence > kb.score
+        intent_is_surer = (parse.confidence >= CONFIDENT_INTENT and parse.confidence > kb.score
+                           and not kb.chosen)
         if match is not None:
             steps = tuple(a for a in match.actions if a != "action_listen")
             starts_form = bool(steps) and steps[0] in self.forms
@@ -147,7 +151,7 @@ class DialoguePolicy:
                             is_fallback=parse.fallback)
         intent_response = f"utter_{parse.intent}" in self.responses and not parse.fallback
         intent_is_surer = (intent_response and parse.confidence >= CONFIDENT_INTENT
-                           and parse.confidence > kb.score)
+                           and parse.confidence > kb.score and not kb.chosen)
         if kb.kind == "answer" and kb.entry_id and not intent_is_surer:
             return Plan("kb_answer", f"KB entry {kb.entry_id!r} scored {kb.score:.2f}",
                         (AnswerFromKB(kb.entry_id),), kb_entry=kb.entry_id)

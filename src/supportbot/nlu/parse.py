@@ -48,6 +48,12 @@ class Parse:
     retrieval_key: str | None = None
     familiarity: float | None = None
     retrieval_ranking: tuple[IntentScore, ...] = ()  # the selector's ranking of the keys
+    # set when the topic arbiter (supportbot.nlu.arbiter) chose between the intents and the
+    # FAQ entries (a message the multilingual model reads): `faq_entry` is the entry it chose,
+    # with its pooled score; None when it chose an intent or nothing
+    arbitrated: bool = False
+    faq_entry: str | None = None
+    faq_score: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
