@@ -60,6 +60,27 @@ def test_out_of_scope_or_no_belief_is_nothing():
     assert arbitrate([], [], {}, None).kind == "none"
 
 
+def test_the_nlus_out_of_scope_and_unfamiliar_verdicts_stand_against_a_weak_pool():
+    # a Kyrgyz weather question: the arbiter reads "tomorrow" as express delivery
+    ranking = [("out_of_scope", 0.36), ("delivery_time", 0.2)]
+    probs = {"faq:delivery_express": 0.57, "intent:delivery_time": 0.1}
+    verdict = arbitrate(ranking, [("support_hours", 0.21), ("delivery_express", 0.1)], probs,
+                        "out_of_scope")
+    assert (verdict.kind, verdict.reason) == ("none", "out_of_scope")
+    # ... unless the FAQ index ranks the same entry first
+    agreed = arbitrate(ranking, [("delivery_express", 0.4)], probs, "out_of_scope")
+    assert (agreed.kind, agreed.name) == ("faq", "delivery_express")
+
+    # "my cat sleeps on the keyboard": unlike the NLU's examples and the arbiter's
+    cat = [("account_login", 0.44), ("greet", 0.2)]
+    cat_probs = {"intent:account_login": 0.69, "intent:greet": 0.1}
+    assert arbitrate(cat, [], cat_probs, "out_of_scope", nlu_unfamiliar=True,
+                     familiar=False).reason == "unfamiliar"
+    # an Armenian warranty question the NLU found unfamiliar but the arbiter knows: understood
+    assert arbitrate(cat, [], cat_probs, "out_of_scope", nlu_unfamiliar=True,
+                     familiar=True).kind == "intent"
+
+
 # ---------------------------------------------------------------------- training data
 def test_it_learns_from_the_main_language_unless_a_topic_has_none_there():
     intents = [("where is my order", "order_status"), ("Где мой заказ?", "order_status"),
@@ -112,6 +133,9 @@ INTENTS = {
                      "please stop my order", "can I still cancel the purchase",
                      "I changed my mind, cancel it", "how do I cancel an order"],
     "greet": ["hi", "hello", "good morning", "hey there", "good evening", "hello, anyone there?"],
+    "out_of_scope": ["what's the weather like", "tell me a joke", "who won the match yesterday",
+                     "what is the capital of France", "sing me a song",
+                     "recommend a good restaurant"],
 }
 FAQ = {
     "store_pickup": ["Can I pick up my order in a store?", "Is click and collect available?",
@@ -136,6 +160,10 @@ QUESTIONS = [
     ("Аккаунтумду кантип өчүрсөм болот?", "ky", "faq", "account_deletion"),
     ("Заказымды жокко чыгаргым келет", "ky", "intent", "cancel_order"),
 ]
+OFF_TOPIC = ["Какая завтра погода в Бишкеке?", "Как приготовить борщ?",
+             "Мой кот всё время спит на клавиатуре", "Ո՞վ հաղթեց երեկվա ֆուտբոլային խաղում",
+             "Ինչպե՞ս պատրաստել տոլմա", "Кечээки футбол оюнунда ким жеңди?",
+             "Австралиянын борбору кайсы шаар?", "Мышыгым дайыма клавиатуранын үстүндө уктайт"]
 
 
 def _write_project(root: Path) -> Path:
@@ -194,8 +222,15 @@ def test_an_english_only_bot_tells_faq_questions_from_intents_in_other_languages
     assert not english.parse.arbitrated  # English keeps the fast path
     assert english.kb.entry_id == "store_pickup"
 
-    bot.arbiter = None  # the same model without the pool: the NLU's intents take FAQ questions
+    def fallbacks(prefix: str) -> list[str]:
+        return [text for n, text in enumerate(OFF_TOPIC)
+                if _topic(bot.handle(f"{prefix}{n}", text)) == "none"]
+
+    off_topic = fallbacks("off-with-")
+    bot.arbiter = None  # the same model without the pool
     without = wrong_answers("without-")
+    assert off_topic == OFF_TOPIC  # off-topic messages still fall back (as without the pool)
+    assert fallbacks("off-without-") == OFF_TOPIC
     assert len(with_pool) <= 2, with_pool  # 2 measured: "deliver my order to a locker" reads
     # as an order question to both opinions
     assert len(without) >= len(with_pool) + 3, without

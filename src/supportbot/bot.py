@@ -276,14 +276,16 @@ class Bot:
         hits = self.kb.search(parse.text, language=parse.language) if len(self.kb) else []
         vector = neutral_vectors(self.nlu.routing.encoder if self.nlu.routing is not None
                                  else self.kb.ml_encoder, [parse.text], cache=False)[0]
+        topic_probs, familiar = self.arbiter.opinion(vector)
         verdict = arbitrate([(r.name, r.confidence) for r in parse.ranking],
-                            [(h.entry_id, h.score) for h in hits],
-                            self.arbiter.probabilities(vector), settings.out_of_scope_intent)
+                            [(h.entry_id, h.score) for h in hits], topic_probs,
+                            settings.out_of_scope_intent,
+                            nlu_unfamiliar=parse.fallback_reason == "unfamiliar", familiar=familiar)
         if verdict.kind == "faq":
             return replace(parse, arbitrated=True, faq_entry=verdict.name,
                            faq_score=round(verdict.score, 4))
         if verdict.kind == "none":
-            reason = ("out_of_scope" if verdict.reason == "out_of_scope"
+            reason = (verdict.reason if verdict.reason in ("out_of_scope", "unfamiliar")
                       else parse.fallback_reason or "low_confidence")
             return replace(parse, arbitrated=True, fallback=True, fallback_reason=reason)
         # an intent: always the NLU's own top intent (the pool keeps the NLU's order among

@@ -127,7 +127,7 @@ def train(project: str | Path = ".", output: str | Path | None = None, *, force:
 def train_arbiter(project: Project, encoder: Encoder | None) -> TopicArbiter | None:
     """The topic arbiter (`supportbot.nlu.arbiter`) of a bot with a multilingual encoder part;
     None without one (nothing reads other languages through it then)."""
-    from supportbot.nlu.arbiter import training_set
+    from supportbot.nlu.arbiter import INTENT_PREFIX, training_set
     from supportbot.nlu.multilingual import example_languages, neutral_vectors
 
     if encoder is None or encoder.multilingual_part is None:
@@ -140,7 +140,9 @@ def train_arbiter(project: Project, encoder: Encoder | None) -> TopicArbiter | N
     languages = example_languages([t for t, _ in intent_texts + faq_texts], candidates)
     texts, labels = training_set(intent_texts, faq_texts, languages, project.config.language,
                                  candidates)
-    return TopicArbiter.train(neutral_vectors(encoder, texts), labels)
+    out_of_scope = project.config.nlu.out_of_scope_intent
+    return TopicArbiter.train(neutral_vectors(encoder, texts), labels,
+                              out_of_scope=f"{INTENT_PREFIX}{out_of_scope}" if out_of_scope else None)
 
 
 def resolve_cache_dir(cache_dir: str | Path | Literal[False] | None) -> Path | None:

@@ -44,6 +44,12 @@ from typing import Any, Literal
 import numpy as np
 
 from supportbot.errors import ModelError
+from supportbot.nlu.familiarity import FamiliarityIndex
+from supportbot.nlu.multilingual import (
+    CROSS_LINGUAL_FAMILIARITY_SHARE,
+    CROSS_LINGUAL_NEIGHBOUR_WEIGHT,
+    NOVELTY_QUANTILE,
+)
 
 ARBITER_DIR = "arbiter"  # its folder in a model archive
 INTENT_PREFIX = "intent:"
@@ -80,29 +86,43 @@ class TopicArbiter:
     """A linear classifier over intents and FAQ entries on neutral multilingual vectors."""
 
     def __init__(self, labels: Sequence[str], weights: np.ndarray, bias: np.ndarray,
-                 report: Mapping[str, Any] | None = None):
+                 neighbours: FamiliarityIndex, report: Mapping[str, Any] | None = None,
+                 out_of_scope: str | None = None, familiarity_threshold: float = 0.0):
         self.labels = list(labels)
+        self.familiarity_threshold = float(familiarity_threshold)
         self.weights = np.asarray(weights, dtype=np.float32)
         self.bias = np.asarray(bias, dtype=np.float32)
+        self.neighbours = neighbours
         self.report = dict(report or {})
+        self.out_of_scope = out_of_scope if out_of_scope in self.labels else None
         if self.weights.ndim != 2 or self.weights.shape[1] != len(self.labels) \
-                or self.bias.shape != (len(self.labels),):
+                or self.bias.shape != (len(self.labels),) \
+                or neighbours.n_classes != len(self.labels):
             raise ModelError("the topic arbiter's arrays do not fit its labels; retrain with "
                              "`supportbot train`")
 
     @classmethod
-    def train(cls, vectors: np.ndarray, labels: Sequence[str],
-              c: float = ARBITER_C) -> TopicArbiter:
-        """Fit on neutral vectors of texts labelled `intent:<name>` or `faq:<id>`."""
+    def train(cls, vectors: np.ndarray, labels: Sequence[str], c: float = ARBITER_C,
+              out_of_scope: str | None = None) -> TopicArbiter:
+        """Fit on neutral vectors of texts labelled `intent:<name>` or `faq:<id>`;
+        `out_of_scope` is the out-of-scope intent's label, whose examples are no neighbours."""
         from sklearn.linear_model import LogisticRegression
+
+        from supportbot.nlu.multilingual import dense_features
 
         classes = sorted(set(labels))
         if not classes:
             raise ValueError("the topic arbiter needs at least one labelled text")
         x = np.asarray(vectors, dtype=np.float64)
+        y = np.array([classes.index(label) for label in labels], dtype=np.int64)
+        in_scope = np.flatnonzero(np.array([label != out_of_scope for label in labels]))
+        neighbours = FamiliarityIndex.build(dense_features(np.asarray(vectors, np.float32)),
+                                            in_scope, y, len(classes))
+        threshold = CROSS_LINGUAL_FAMILIARITY_SHARE * _novelty_quantile(
+            np.asarray(vectors, np.float32)[in_scope])
         if len(classes) == 1:
             return cls(classes, np.zeros((x.shape[1], 1), np.float32), np.zeros(1, np.float32),
-                       {"texts": len(labels), "topics": 1})
+                       neighbours, {"texts": len(labels), "topics": 1}, out_of_scope, threshold)
         model = LogisticRegression(C=c, max_iter=MAX_ITER).fit(x, list(labels))
         order = [list(model.classes_).index(name) for name in classes]
         weights = model.coef_[order].T if model.coef_.shape[0] == len(classes) else \
@@ -110,24 +130,45 @@ class TopicArbiter:
         bias = model.intercept_[order] if model.intercept_.shape[0] == len(classes) else \
             np.array([-model.intercept_[0], model.intercept_[0]]) / 2
         report = {"texts": len(labels), "topics": len(classes), "c": c,
+                  "neighbour_weight": CROSS_LINGUAL_NEIGHBOUR_WEIGHT,
+                  "familiarity_threshold": round(threshold, 4),
                   "train_accuracy": round(float(model.score(x, list(labels))), 4)}
-        return cls(classes, weights, bias, report)
+        return cls(classes, weights, bias, neighbours, report, out_of_scope, threshold)
 
     def probabilities(self, vector: np.ndarray) -> dict[str, float]:
-        """Topic label -> probability for one neutral vector."""
-        logits = np.asarray(vector, dtype=np.float32) @ self.weights + self.bias
+        """Topic label -> probability for one neutral vector (see `opinion`)."""
+        return self.opinion(vector)[0]
+
+    def opinion(self, vector: np.ndarray) -> tuple[dict[str, float], bool]:
+        """(topic label -> probability, familiar) for one neutral vector. The probabilities are
+        the linear scores plus, per topic, its nearest example's cosine times the NLU neutral
+        head's cross-lingual weight (one close example in another language counts); familiar
+        says the nearest in-scope example is at least `familiarity_threshold` away."""
+        from supportbot.nlu.pipeline import with_evidence
+
+        vector = np.asarray(vector, dtype=np.float32)
+        logits = vector @ self.weights + self.bias
+        familiarity, evidence = self.neighbours.one_with_evidence(
+            vector, np.zeros(0, np.int64), np.zeros(0, np.float32))
+        oos = self.labels.index(self.out_of_scope) if self.out_of_scope else None
+        logits = with_evidence(logits[None, :], evidence[None, :],
+                               CROSS_LINGUAL_NEIGHBOUR_WEIGHT, oos)[0]
         logits = logits - logits.max()
         probs = np.exp(logits)
         probs /= probs.sum()
-        return {label: float(p) for label, p in zip(self.labels, probs)}
+        return ({label: float(p) for label, p in zip(self.labels, probs)},
+                familiarity >= self.familiarity_threshold)
 
     # ------------------------------------------------------------------ persistence
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / "weights.npy", self.weights)
         np.save(folder / "bias.npy", self.bias)
+        self.neighbours.save(folder)
         (folder / "arbiter.json").write_text(json.dumps(
-            {"labels": self.labels, "report": self.report}, ensure_ascii=False, indent=1))
+            {"labels": self.labels, "report": self.report, "out_of_scope": self.out_of_scope,
+             "familiarity_threshold": self.familiarity_threshold},
+            ensure_ascii=False, indent=1))
 
     @classmethod
     def load(cls, folder: Path) -> TopicArbiter:
@@ -136,10 +177,28 @@ class TopicArbiter:
             weights = np.load(folder / "weights.npy", allow_pickle=False)
             bias = np.load(folder / "bias.npy", allow_pickle=False)
             labels = [str(x) for x in meta["labels"]]
+            threshold = float(meta.get("familiarity_threshold", 0.0))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{folder}: the topic arbiter is missing or corrupt ({exc}); "
                              "retrain with `supportbot train`") from None
-        return cls(labels, weights, bias, meta.get("report"))
+        return cls(labels, weights, bias, FamiliarityIndex.load(folder), meta.get("report"),
+                   meta.get("out_of_scope"), threshold)
+
+
+def _novelty_quantile(vectors: np.ndarray, sample: int = 5000, chunk: int = 512) -> float:
+    """The NOVELTY_QUANTILE of each example's cosine to its nearest other example (unit
+    vectors; at most `sample` of them, evenly spaced, checked against all)."""
+    n = len(vectors)
+    if n < 2:
+        return 0.0
+    rows = np.linspace(0, n - 1, min(n, sample)).astype(np.int64)
+    best = np.empty(len(rows), dtype=np.float32)
+    for start in range(0, len(rows), chunk):
+        part = rows[start:start + chunk]
+        sims = vectors[part] @ vectors.T
+        sims[np.arange(len(part)), part] = -1.0
+        best[start:start + chunk] = sims.max(axis=1)
+    return float(np.quantile(best, NOVELTY_QUANTILE))
 
 
 def training_set(intent_texts: Sequence[tuple[str, str]], faq_texts: Sequence[tuple[str, str]],
@@ -163,13 +222,26 @@ def training_set(intent_texts: Sequence[tuple[str, str]], faq_texts: Sequence[tu
 
 
 def arbitrate(nlu_ranking: Sequence[tuple[str, float]], kb_scores: Sequence[tuple[str, float]],
-              topic_probs: Mapping[str, float], out_of_scope_intent: str | None) -> Verdict:
-    """The linear opinion pool of the module docstring over every intent and FAQ entry."""
-    intent_share = sum(p for label, p in topic_probs.items() if label.startswith(INTENT_PREFIX))
+              topic_probs: Mapping[str, float], out_of_scope_intent: str | None,
+              nlu_unfamiliar: bool = False, familiar: bool = True) -> Verdict:
+    """The linear opinion pool of the module docstring over every intent and FAQ entry.
+
+    Two verdicts of the NLU stand against the pool, so that off-topic messages still fall back:
+    when its best intent is the out-of-scope one, only a FAQ entry that the FAQ index ranks
+    first too may answer; when it fell back because the message is unlike its examples
+    (`nlu_unfamiliar`) and the arbiter's nearest example is far as well (not `familiar`), the
+    message stays not understood."""
+    oos_label = INTENT_PREFIX + out_of_scope_intent if out_of_scope_intent else None
+    intent_share = sum(p for label, p in topic_probs.items()
+                       if label.startswith(INTENT_PREFIX) and label != oos_label)
     pooled: dict[str, float] = {}
     for name, confidence in nlu_ranking:
+        label = INTENT_PREFIX + name
+        if label == oos_label:  # out of scope is no intent: both opinions count as they are
+            pooled[label] = (confidence + topic_probs.get(label, 0.0)) / 2
+            continue
         # the arbiter's share for intents, divided among them as the NLU divides it
-        pooled[INTENT_PREFIX + name] = confidence * (
+        pooled[label] = confidence * (
             1.0 - INTENT_SHARE_WEIGHT + INTENT_SHARE_WEIGHT * intent_share)
     for entry, score in kb_scores:
         label = FAQ_PREFIX + entry
@@ -183,8 +255,13 @@ def arbitrate(nlu_ranking: Sequence[tuple[str, float]], kb_scores: Sequence[tupl
     score = pooled[best]
     is_intent = best.startswith(INTENT_PREFIX)
     name = best[len(INTENT_PREFIX):] if is_intent else best[len(FAQ_PREFIX):]
-    if is_intent and name == out_of_scope_intent:
+    if best == oos_label:
         return Verdict("none", name, score, "out_of_scope")
+    if nlu_ranking and nlu_ranking[0][0] == out_of_scope_intent and not (
+            not is_intent and kb_scores and kb_scores[0][0] == name):
+        return Verdict("none", name, score, "out_of_scope")
+    if nlu_unfamiliar and not familiar:
+        return Verdict("none", name, score, "unfamiliar")
     if score < MIN_POOLED:
         return Verdict("none", name, score, f"best topic {best} pooled {score:.2f} < {MIN_POOLED}")
     return Verdict("intent" if is_intent else "faq", name, score, f"{best} pooled {score:.2f}")

@@ -141,7 +141,7 @@ class NeutralHead:
         index = {name: i for i, name in enumerate(intents)}
         y = np.array([index[name] for name in labels], dtype=np.int64)
         oos_index = index.get(out_of_scope_intent) if out_of_scope_intent else None
-        features = _features(dense)
+        features = dense_features(dense)
         in_scope = np.flatnonzero(y != oos_index) if oos_index is not None else np.arange(len(y))
         report: dict[str, Any] = {"examples": len(y), "intents": len(intents)}
         if len(intents) == 1:
@@ -215,7 +215,7 @@ class NeutralHead:
                    dict(meta.get("report", {})), meta.get("out_of_scope_intent"))
 
 
-def _features(dense: np.ndarray) -> Features:
+def dense_features(dense: np.ndarray) -> Features:
     """Dense-only features (an empty sparse block)."""
     n = dense.shape[0]
     return Features(np.asarray(dense, dtype=np.float32), sp.csr_matrix((n, 0), dtype=np.float32))
