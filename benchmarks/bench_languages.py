@@ -14,6 +14,8 @@ conversation. It prints one table row per language:
   `intent:<name>` when it acted on that intent without falling back (its response, a form, or a
   handoff the intent asked for);
 * fallback rate: the bot said it did not understand (or that the message is out of scope);
+* off-topic held: of the set's `off_topic` messages (weather, cooking, a keyboard mash), the
+  share the bot did not answer as if they were on topic (a fallback or the out-of-scope reply);
 * without training data: accuracy on the questions none of whose topics has a training example
   (NLU example or KB question) in the question's language, counted from the training data;
 * parse p50 / p99: `Bot.parse` on each question (a different number appended each round so no
@@ -53,6 +55,12 @@ LANGUAGES = ("en", "ru", "hy", "ky")
 DEFAULT_MODELS = ("all-MiniLM-L6-v2", "[all-MiniLM-L6-v2, multilingual-e5-small]")
 DATA_SETS = ("shipped", "english-only")
 ROUNDS = 3
+
+
+def load_off_topic(path: Path = PARAPHRASES) -> dict[str, list[str]]:
+    """Off-topic messages per language (the right outcome: a fallback)."""
+    off = yaml.safe_load(path.read_text(encoding="utf-8")).get("off_topic") or {}
+    return {lang: list(off.get(lang) or []) for lang in LANGUAGES}
 
 
 def load_items(path: Path = PARAPHRASES) -> list[dict]:
@@ -212,6 +220,8 @@ def child(spec: dict) -> dict:
     train_seconds = time.perf_counter() - started
     bot = supportbot.Bot.load(archive, tracker_store="memory://",
                               queue=f"sqlite:///{work / 'handoff.db'}")
+    if spec.get("without_arbiter"):
+        bot.arbiter = None  # the ablation: intents and FAQ entries decided as in English
     texts = {t for ex in project.nlu.examples for t in (ex.text.lower(),)}
     texts |= {q.lower() for e in project.kb for q in e.questions}
     items = load_items()
@@ -233,6 +243,8 @@ def child(spec: dict) -> dict:
                 out["misses"].append({"language": lang, "text": text, "want": item["topics"],
                                       "got": got, "unseen": unseen,
                                       "detected": turn.parse.language})
+        off_topic = [topic_of(bot.handle(f"off-{lang}-{n}", text), bot) == "fallback"
+                     for n, text in enumerate(load_off_topic()[lang])]
         times = []
         for r in range(ROUNDS):
             for n, item in enumerate(items):
@@ -248,6 +260,7 @@ def child(spec: dict) -> dict:
             "unseen_accuracy": (float(np.mean([r["right"] for r in unseen]))
                                 if unseen else None),
             "detected": float(np.mean([r["language_detected"] == lang for r in rows])),
+            "off_topic": (float(np.mean(off_topic)), len(off_topic)) if off_topic else None,
             "p50": float(np.percentile(times, 50)), "p99": float(np.percentile(times, 99)),
         }
     if spec["data"] == "english-only":
@@ -262,10 +275,11 @@ def child(spec: dict) -> dict:
 
 
 # ---------------------------------------------------------------------- main
-def run_child(model: str, data_set: str, cache: Path | None) -> dict:
+def run_child(model: str, data_set: str, cache: Path | None,
+              without_arbiter: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-lang-") as tmp:
         spec = {"model": model, "data": data_set, "work": tmp,
-                "cache": str(cache) if cache else None}
+                "cache": str(cache) if cache else None, "without_arbiter": without_arbiter}
         result = Path(tmp) / "result.json"
         subprocess.run([sys.executable, __file__, "--child", json.dumps(spec), "--out",
                         str(result)], check=True)
@@ -282,6 +296,8 @@ def main() -> None:
                              "training times are then warm-cache times")
     parser.add_argument("--misses", action="store_true", help="list every wrong answer")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--without-arbiter", action="store_true",
+                        help="ablation: switch the topic arbiter (supportbot.nlu.arbiter) off")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -293,21 +309,23 @@ def main() -> None:
     for data_set in args.data:
         for model in args.models:
             started = time.perf_counter()
-            result = run_child(model, data_set, args.cache_dir)
+            result = run_child(model, data_set, args.cache_dir, args.without_arbiter)
             print(f"[{time.strftime('%H:%M:%S')}] {data_set} / {model}: "
                   f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
             results.append((data_set, model, result))
     header = ("training data", "nlu.embedding_model", "lang", "topic acc", "no-data acc (n)",
-              "fallback", "own data acc (n)", "parse p50 / p99 ms", "train s", "peak RSS MB")
+              "fallback", "off-topic held (n)", "own data acc (n)", "parse p50 / p99 ms",
+              "train s", "peak RSS MB")
     rows = []
     for data_set, model, result in results:
         for lang in LANGUAGES:
             r = result["languages"][lang]
             unseen = ("-" if r["unseen_accuracy"] is None
                       else f"{r['unseen_accuracy']:.0%} ({r['unseen_n']})")
-            own = r.get("own")
+            own, off = r.get("own"), r.get("off_topic")
             rows.append((data_set, model, lang, f"{r['accuracy']:.0%}", unseen,
-                         f"{r['fallback']:.0%}", "-" if not own else f"{own[0]:.0%} ({own[1]})",
+                         f"{r['fallback']:.0%}", "-" if not off else f"{off[0]:.0%} ({off[1]})",
+                         "-" if not own else f"{own[0]:.0%} ({own[1]})",
                          f"{r['p50']:.1f} / {r['p99']:.1f}",
                          f"{result['train_seconds']:.0f}", f"{result['peak_rss_mb']:.0f}"))
     print("| " + " | ".join(header) + " |")

@@ -74,10 +74,10 @@ def test_the_nlus_out_of_scope_and_unfamiliar_verdicts_stand_against_a_weak_pool
     # "my cat sleeps on the keyboard": unlike the NLU's examples and the arbiter's
     cat = [("account_login", 0.44), ("greet", 0.2)]
     cat_probs = {"intent:account_login": 0.69, "intent:greet": 0.1}
-    assert arbitrate(cat, [], cat_probs, "out_of_scope", nlu_unfamiliar=True,
+    assert arbitrate(cat, [], cat_probs, "out_of_scope", nlu_fallback=True,
                      familiar=False).reason == "unfamiliar"
     # an Armenian warranty question the NLU found unfamiliar but the arbiter knows: understood
-    assert arbitrate(cat, [], cat_probs, "out_of_scope", nlu_unfamiliar=True,
+    assert arbitrate(cat, [], cat_probs, "out_of_scope", nlu_fallback=True,
                      familiar=True).kind == "intent"
 
 

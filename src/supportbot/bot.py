@@ -280,12 +280,12 @@ class Bot:
         verdict = arbitrate([(r.name, r.confidence) for r in parse.ranking],
                             [(h.entry_id, h.score) for h in hits], topic_probs,
                             settings.out_of_scope_intent,
-                            nlu_unfamiliar=parse.fallback_reason == "unfamiliar", familiar=familiar)
+                            nlu_fallback=parse.fallback, familiar=familiar)
         if verdict.kind == "faq":
             return replace(parse, arbitrated=True, faq_entry=verdict.name,
                            faq_score=round(verdict.score, 4))
         if verdict.kind == "none":
-            reason = (verdict.reason if verdict.reason in ("out_of_scope", "unfamiliar")
+            reason = ("out_of_scope" if verdict.reason == "out_of_scope"
                       else parse.fallback_reason or "low_confidence")
             return replace(parse, arbitrated=True, fallback=True, fallback_reason=reason)
         # an intent: always the NLU's own top intent (the pool keeps the NLU's order among
