@@ -241,6 +241,17 @@ def test_model_parse_gives_a_response_selector_for_a_kb_hit(client):
                           "intent_response_key": "faq/account_deletion"}
 
 
+def test_model_parse_reports_the_faq_entry_the_bot_answers_in_another_language(client):
+    # the topic arbiter chooses the FAQ entry over the NLU's intent: /model/parse says the same
+    text = "Можно ли забрать заказ самому в вашем магазине?"
+    data = client.post("/model/parse", json={"text": text}).json()
+    response = data["response_selector"]["default"]["response"]
+    assert response["intent_response_key"] == "faq/store_pickup"
+    assert 0 < response["confidence"] <= 1
+    reply = client.post(WEBHOOK, json={"sender": "ru-pickup", "message": text}).json()
+    assert "Click & Collect" in reply[0]["text"]
+
+
 def test_health_ready_and_openapi(client):
     assert client.get("/health").json() == {"status": "ok"}
     ready = client.get("/ready")

@@ -247,19 +247,26 @@ def rasa_parse(bot: Bot, text: str) -> dict[str, Any]:
 def _kb_selector(bot: Bot, parsed: Parse) -> dict[str, Any] | None:
     if parsed.from_payload or len(bot.kb) == 0:
         return None
-    decision = decide_kb(bot.kb.search(parsed.text, language=parsed.language),
-                         bot.project.config.kb)
-    if decision.kind != "answer" or decision.entry_id is None:
-        return None
-    answer = bot.kb.entry(decision.entry_id).answer_for(parsed.language)
-    key = f"faq/{decision.entry_id}"
+    if parsed.arbitrated:  # the topic arbiter chose for this message (supportbot.nlu.arbiter)
+        if parsed.faq_entry is None or parsed.faq_entry not in bot.kb:
+            return None
+        entry_id, score = parsed.faq_entry, parsed.faq_score
+        scores: tuple[tuple[str, float], ...] = ((entry_id, score),)
+    else:
+        decision = decide_kb(bot.kb.search(parsed.text, language=parsed.language),
+                             bot.project.config.kb)
+        if decision.kind != "answer" or decision.entry_id is None:
+            return None
+        entry_id, score, scores = decision.entry_id, decision.score, decision.scores
+    answer = bot.kb.entry(entry_id).answer_for(parsed.language)
+    key = f"faq/{entry_id}"
     return {
         "all_retrieval_intents": ["faq"],
         "default": {
-            "response": {"responses": [{"text": answer.text}], "confidence": decision.score,
+            "response": {"responses": [{"text": answer.text}], "confidence": score,
                          "intent_response_key": key, "utter_action": f"utter_{key}"},
-            "ranking": [{"confidence": score, "intent_response_key": f"faq/{entry_id}"}
-                        for entry_id, score in decision.scores],
+            "ranking": [{"confidence": s, "intent_response_key": f"faq/{e}"}
+                        for e, s in scores],
         },
     }
 
