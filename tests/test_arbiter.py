@@ -234,3 +234,19 @@ def test_an_english_only_bot_tells_faq_questions_from_intents_in_other_languages
     assert len(with_pool) <= 2, with_pool  # 2 measured: "deliver my order to a locker" reads
     # as an order question to both opinions
     assert len(without) >= len(with_pool) + 3, without
+
+
+def test_the_shell_debug_view_says_what_the_arbiter_chose(capsys):
+    from supportbot.bot import Turn
+    from supportbot.cli.render import print_turn
+    from supportbot.dialogue.policy import KBOutcome
+    from supportbot.nlu.parse import IntentScore, Parse
+
+    parse = Parse(text="Заказымды постаматка жеткирип бересизби?", intent="order_status",
+                  confidence=0.63, ranking=(IntentScore("order_status", 0.63),), language="ky",
+                  arbitrated=True, faq_entry="parcel_lockers", faq_score=0.41)
+    turn = Turn("c1", (), parse, "kb_answer", "KB entry 'parcel_lockers' scored 0.41",
+                kb=KBOutcome("answer", "parcel_lockers", ("parcel_lockers",), 0.41,
+                             (("parcel_lockers", 0.41),), chosen=True))
+    print_turn(turn, debug=True)
+    assert "topic arbiter: faq parcel_lockers 0.41" in capsys.readouterr().out

@@ -31,6 +31,10 @@ def print_turn(turn: Turn, debug: bool = False) -> None:
     if kb.scores:
         typer.secho(f"  kb={kb.kind} " + ", ".join(f"{i} {s:.2f}" for i, s in kb.scores),
                     fg="cyan")
+    if p.arbitrated:
+        chosen = f"faq {p.faq_entry} {p.faq_score:.2f}" if p.faq_entry else (
+            "not understood" if p.fallback else f"intent {p.intent}")
+        typer.secho(f"  topic arbiter: {chosen}", fg="cyan")
     typer.secho(f"  action={turn.action} reason: {turn.reason}", fg="cyan")
     esc = turn.debug.get("escalation")
     if esc:
