@@ -30,15 +30,17 @@ back" to a person). The best pooled topic wins: an intent (acted on as the NLU's
 also where the NLU alone fell back), a FAQ entry (answered), or nothing when the best is the
 out-of-scope intent or below `MIN_POOLED`. Off-topic messages keep falling back: the NLU's
 out-of-scope verdict stands unless the FAQ index ranks the pool's entry first too, and a
-message the NLU did not understand stays so when the arbiter's nearest example is far too (below `CROSS_LINGUAL_FAMILIARITY_SHARE` times the 1% quantile of the
-training texts' nearest-neighbour cosines, the neutral head's recipe).
+message the NLU did not understand stays so when the arbiter's nearest example is far too
+(cosine below `CROSS_LINGUAL_FAMILIARITY_SHARE` times the 1% quantile of the training texts'
+nearest-neighbour cosines: the neutral head's recipe).
 
 Measured with `benchmarks/bench_languages.py` (benchmarks/README.md, "Languages"): on its
 development set, an English-only copy of the example bot asked the example bot's own ru/hy/ky
 NLU examples and FAQ questions (1,129 messages, not the benchmark's paraphrases), the weights
 below were chosen; on the paraphrases the shipped example bot answers ru/hy/ky 89/89/83% on
-topic with the pool and 76/67/65% without (English 85% either way), and the 24 off-topic
-ru/hy/ky messages of the benchmark fall back as often as without it.
+topic with the pool and 76/67/65% without (English 85% either way), and the benchmark's 24
+off-topic ru/hy/ky messages fall back as often as without it (from English data alone, one
+more per language in ru and ky is taken for small talk or a FAQ entry).
 English messages never come here: they keep the fast path and its 8 ms budget.
 """
 from __future__ import annotations
@@ -154,7 +156,7 @@ class TopicArbiter:
         """(topic label -> probability, familiar) for one neutral vector. The probabilities are
         the linear scores plus, per topic, its nearest example's cosine times the NLU neutral
         head's cross-lingual weight (one close example in another language counts); familiar
-        says the nearest in-scope example is at least `familiarity_threshold` away."""
+        says the nearest in-scope example's cosine reaches `familiarity_threshold`."""
         from supportbot.nlu.pipeline import with_evidence
 
         vector = np.asarray(vector, dtype=np.float32)
