@@ -250,3 +250,46 @@ def test_the_shell_debug_view_says_what_the_arbiter_chose(capsys):
                              (("parcel_lockers", 0.41),), chosen=True))
     print_turn(turn, debug=True)
     assert "topic arbiter: faq parcel_lockers 0.41" in capsys.readouterr().out
+
+
+# Written after the arbiter was tuned (not the benchmark's paraphrases, not the development set):
+# FAQ entries of the example bot that have English questions only.
+FRESH_FAQ = [
+    ("gift_cards", "Продаёте ли вы подарочные карты?", "Նվեր քարտեր վաճառու՞մ եք",
+     "Белек карталарын сатасыздарбы?"),
+    ("store_pickup", "Есть ли самовывоз из вашего магазина?",
+     "Հնարավո՞ր է պատվերը վերցնել խանութից", "Дүкөндөн өзүм алып кетсем болобу?"),
+    ("two_factor", "Как включить двухфакторную аутентификацию?",
+     "Ինչպե՞ս միացնել երկքայլ նույնականացումը", "Эки баскычтуу текшерүүнү кантип иштетем?"),
+    ("price_match", "Вы снижаете цену, если у конкурентов дешевле?",
+     "Գինը իջեցնու՞մ եք, եթե ուրիշ տեղ ավելի էժան է",
+     "Башка жерде арзан болсо, баасын түшүрөсүздөрбү?"),
+    ("account_deletion", "Хочу удалить свою учётную запись", "Ուզում եմ ջնջել իմ հաշիվը",
+     "Аккаунтумду өчүргүм келет"),
+    ("spare_parts", "Где купить запчасти для пылесоса?", "Որտեղի՞ց գնել փոշեկուլի պահեստամասեր",
+     "Чаң соргучтун запастык бөлүктөрүн кайдан сатып алам?"),
+    ("weekend_delivery", "Доставляете по субботам?", "Շաբաթ օրերին առաքու՞մ եք",
+     "Ишемби күнү жеткиресиздерби?"),
+]
+
+
+@needs_engine
+@pytest.mark.slow
+def test_the_example_bot_answers_english_only_faq_entries_in_other_languages(bot):
+    """FAQ entries with English questions only, asked in ru/hy/ky: answered from the entry
+    (a legal-tagged one is answered and handed to a person)."""
+    def answered(prefix: str) -> dict[str, int]:
+        right = {"ru": 0, "hy": 0, "ky": 0}
+        for n, (entry, *texts) in enumerate(FRESH_FAQ):
+            for language, text in zip(right, texts):
+                turn = bot.handle(f"{prefix}-{language}-{n}", text)
+                right[language] += turn.kb.entry_id == entry and turn.action in (
+                    "kb_answer", "handoff")
+        return right
+
+    with_pool = answered("with")
+    bot.arbiter = None
+    without = answered("without")
+    assert all(n >= 5 for n in with_pool.values()), with_pool  # measured 7/6/5 of 7
+    # without the arbiter: 4/2/0 of 7
+    assert sum(with_pool.values()) >= sum(without.values()) + 6, (with_pool, without)
