@@ -102,16 +102,16 @@ def test_it_is_saved_and_loaded_and_a_damaged_one_is_refused(tmp_path: Path):
     vectors = np.vstack([rng.normal(loc, 0.1, size=(5, 8)) for loc in (-1.0, 0.0, 1.0)])
     labels = ["intent:a"] * 5 + ["intent:b"] * 5 + ["faq:c"] * 5
     arbiter = TopicArbiter.train(vectors, labels)
-    probs = arbiter.probabilities(vectors[12])
+    probs = arbiter.opinion(vectors[12])[0]
     assert max(probs, key=lambda k: probs[k]) == "faq:c"
     assert sum(probs.values()) == pytest.approx(1.0)
     arbiter.save(tmp_path / "arbiter")
     again = TopicArbiter.load(tmp_path / "arbiter")
-    assert again.probabilities(vectors[12]) == pytest.approx(probs)
+    assert again.opinion(vectors[12])[0] == pytest.approx(probs)
 
     two = TopicArbiter.train(vectors[:10], labels[:10])  # two topics: one coefficient row
-    assert two.probabilities(vectors[0])["intent:a"] > 0.5
-    assert two.probabilities(vectors[9])["intent:b"] > 0.5
+    assert two.opinion(vectors[0])[0]["intent:a"] > 0.5
+    assert two.opinion(vectors[9])[0]["intent:b"] > 0.5
 
     np.save(tmp_path / "arbiter" / "bias.npy", np.zeros(7, np.float32))
     with pytest.raises(ModelError, match="arbiter"):

@@ -234,11 +234,13 @@ class Bot:
 
     def _understand(self, text: str, previous_language: str | None, with_nlu: bool) -> Parse:
         from supportbot.nlu.langid import detect_language
+        from supportbot.nlu.multilingual import NEUTRAL
         from supportbot.nlu.payload import parse_payload
 
         settings = self.project.config.nlu
-        language = detect_language(text, settings.languages,
-                                   default=previous_language or self.project.config.language)
+        # the message's own language ("" for "ok", an order number), else the conversation's
+        own_language = detect_language(text, settings.languages, default=NEUTRAL)
+        language = own_language or previous_language or self.project.config.language
         payload = parse_payload(text, intents=self._payload_intents)
         if payload is not None:
             return Parse(text=text, intent=payload.intent, confidence=1.0,
@@ -259,19 +261,17 @@ class Bot:
             familiarity=result.familiarity, retrieval_key=result.retrieval_key,
             retrieval_ranking=result.retrieval_ranking,
         )
-        return self._arbitrated(parse)
+        return self._arbitrated(parse) if own_language else parse
 
     def _arbitrated(self, parse: Parse) -> Parse:
         """`parse` with the topic arbiter's choice between intents and FAQ entries, for a
         message in a language the fast model does not read (`supportbot.nlu.arbiter`)."""
         from supportbot.nlu.arbiter import arbitrate
-        from supportbot.nlu.langid import detect_language
-        from supportbot.nlu.multilingual import FAST_LANGUAGES, NEUTRAL, neutral_vectors
+        from supportbot.nlu.multilingual import FAST_LANGUAGES, neutral_vectors
 
         settings = self.project.config.nlu
         if (self.arbiter is None or not parse.ranking
-                or parse.language.split("-")[0].lower() in FAST_LANGUAGES
-                or detect_language(parse.text, settings.languages, default=NEUTRAL) == NEUTRAL):
+                or parse.language.split("-")[0].lower() in FAST_LANGUAGES):
             return parse
         hits = self.kb.search(parse.text, language=parse.language) if len(self.kb) else []
         vector = neutral_vectors(self.nlu.routing.encoder if self.nlu.routing is not None

@@ -127,12 +127,12 @@ class TopicArbiter:
         if not classes:
             raise ValueError("the topic arbiter needs at least one labelled text")
         x = np.asarray(vectors, dtype=np.float64)
-        y = np.array([classes.index(label) for label in labels], dtype=np.int64)
+        x32 = x.astype(np.float32)
+        position = {label: i for i, label in enumerate(classes)}
+        y = np.array([position[label] for label in labels], dtype=np.int64)
         in_scope = np.flatnonzero(np.array([label != out_of_scope for label in labels]))
-        neighbours = FamiliarityIndex.build(dense_features(np.asarray(vectors, np.float32)),
-                                            in_scope, y, len(classes))
-        threshold = CROSS_LINGUAL_FAMILIARITY_SHARE * _novelty_quantile(
-            np.asarray(vectors, np.float32)[in_scope])
+        neighbours = FamiliarityIndex.build(dense_features(x32), in_scope, y, len(classes))
+        threshold = CROSS_LINGUAL_FAMILIARITY_SHARE * _novelty_quantile(x32[in_scope])
         if len(classes) == 1:
             return cls(classes, np.zeros((x.shape[1], 1), np.float32), np.zeros(1, np.float32),
                        neighbours, {"texts": len(labels), "topics": 1}, out_of_scope, threshold)
@@ -147,10 +147,6 @@ class TopicArbiter:
                   "familiarity_threshold": round(threshold, 4),
                   "train_accuracy": round(float(model.score(x, list(labels))), 4)}
         return cls(classes, weights, bias, neighbours, report, out_of_scope, threshold)
-
-    def probabilities(self, vector: np.ndarray) -> dict[str, float]:
-        """Topic label -> probability for one neutral vector (see `opinion`)."""
-        return self.opinion(vector)[0]
 
     def opinion(self, vector: np.ndarray) -> tuple[dict[str, float], bool]:
         """(topic label -> probability, familiar) for one neutral vector. The probabilities are
